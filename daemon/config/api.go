@@ -39,18 +39,3 @@ type Result struct {
 	// Files are the files read, in order.
 	Files []string
 }
-
-// Load reads, merges and validates the configuration. The error, when not
-// nil, is an Errors value listing every problem found, each naming file,
-// line and key.
-func Load(src Sources) (*Result, error) {
-	return &Result{Config: Default(), Origin: map[string]string{}}, nil // replaced by load.go
-}
-
-// TOML renders the effective configuration as commented TOML that Load
-// accepts back. withOrigin adds, for each key that differs from the
-// default, a comment naming the file:line or flag that set it.
-func (r *Result) TOML(withOrigin bool) string { return "" }
-
-// DefaultTOML renders the defaults.
-func DefaultTOML() string { return "" }

@@ -74,11 +74,12 @@ func Default() *Config {
 	}
 }
 
-// DefaultHandler is the runc handler CRI-O declares when no file does.
+// DefaultHandler is what a handler table declared with no keys holds, and
+// the runc handler that exists when no file declares one. An empty
+// runtime_root leaves the state directory to the runtime (/run/runc for runc).
 func DefaultHandler() RuntimeHandler {
 	return RuntimeHandler{
 		RuntimeType:        "oci",
-		RuntimeRoot:        "/run/runc",
 		MonitorEnv:         []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
 		AllowedAnnotations: []string{},
 		ContainerMinMemory: "12MiB",
