@@ -1,0 +1,365 @@
+// Package cli is crio's command line: CRI-O's global flags before an
+// optional command (version, config, status, help); with no command it
+// runs the daemon. It lives outside package main so that tests can drive
+// it in-process.
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/crio-appliance/crio/daemon/config"
+	"github.com/crio-appliance/crio/daemon/daemon"
+	"github.com/crio-appliance/crio/daemon/httpapi"
+	"github.com/crio-appliance/crio/daemon/logging"
+	"github.com/crio-appliance/crio/daemon/version"
+)
+
+// Exit codes.
+const (
+	ExitOK    = 0
+	ExitError = 1
+	ExitUsage = 2
+)
+
+// Env is what Main needs from its process.
+type Env struct {
+	Stdout, Stderr io.Writer
+	// Build constructs the daemon's services (the composition root in
+	// package main fills it in); nil serves none.
+	Build daemon.ServiceBuilder
+	// Context ends the daemon when done; nil means context.Background.
+	Context context.Context
+}
+
+// Main runs the command line args (without the program name) and returns
+// the exit code.
+func Main(args []string, env Env) int {
+	if env.Stdout == nil {
+		env.Stdout = os.Stdout
+	}
+	if env.Stderr == nil {
+		env.Stderr = os.Stderr
+	}
+	if env.Context == nil {
+		env.Context = context.Background()
+	}
+	g, rest, err := ParseGlobal(args, env.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		writeHelp(env.Stdout)
+		return ExitOK
+	}
+	if err != nil {
+		fmt.Fprintln(env.Stderr, "Run 'crio --help' for usage.")
+		return ExitUsage
+	}
+	if len(rest) == 0 {
+		return runDaemon(g, env)
+	}
+	cmd, cargs := rest[0], rest[1:]
+	switch cmd {
+	case "version":
+		return cmdVersion(cargs, env)
+	case "config":
+		return cmdConfig(g, cargs, env)
+	case "status":
+		return cmdStatus(g, cargs, env)
+	case "help":
+		writeHelp(env.Stdout)
+		return ExitOK
+	}
+	fmt.Fprintf(env.Stderr, "crio: unknown command %q\nRun 'crio --help' for usage.\n", cmd)
+	return ExitUsage
+}
+
+func writeHelp(w io.Writer) {
+	fmt.Fprint(w, `Usage: crio [global options] [command [command options]]
+
+crio is a Kubernetes container runtime (CRI v1) compatible with CRI-O.
+Without a command it runs the daemon.
+
+Commands:
+  version [--json]                      print version and build information
+  config [--default] [--origin]         print the effective configuration as TOML
+                                        (--origin: name the file or flag that set each key)
+  config validate                       check the configuration; exit 1 listing every error
+  status [info|config] [--socket PATH]  ask a running daemon for its info or configuration
+  help                                  print this help
+
+Global options (before the command):
+`)
+	writeGlobalHelp(w)
+	fmt.Fprint(w, `
+Configuration is read from the main file, then every *.conf in the drop-in
+directory in lexical order, then the options above that are given.
+Signals: SIGHUP reloads the configuration (log_level applies at once),
+SIGTERM and SIGINT stop the daemon gracefully.
+`)
+}
+
+// subFlags is a FlagSet for a command, printing its own errors.
+func subFlags(name string, env Env) *flag.FlagSet {
+	fs := flag.NewFlagSet("crio "+name, flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	return fs
+}
+
+// parseInterspersed accepts the command's flags before and after its one
+// optional operand ("status --socket x info" and "status info --socket x").
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var operands []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return operands, nil
+		}
+		operands = append(operands, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+func cmdVersion(args []string, env Env) int {
+	fs := subFlags("version", env)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := fs.Parse(args); err != nil {
+		return usageExit(err)
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(env.Stderr, "crio version: unexpected argument %q\n", fs.Arg(0))
+		return ExitUsage
+	}
+	info := version.Get()
+	if *asJSON {
+		b, _ := json.MarshalIndent(info, "", "  ")
+		fmt.Fprintf(env.Stdout, "%s\n", b)
+		return ExitOK
+	}
+	fmt.Fprint(env.Stdout, info.String())
+	return ExitOK
+}
+
+func cmdConfig(g *Global, args []string, env Env) int {
+	fs := subFlags("config", env)
+	defaults := fs.Bool("default", false, "print the built-in defaults instead")
+	origin := fs.Bool("origin", false, "name the file:line or flag that set each non-default key")
+	operands, err := parseInterspersed(fs, args)
+	if err != nil {
+		return usageExit(err)
+	}
+	switch {
+	case len(operands) == 1 && operands[0] == "validate":
+		return validate(g, env)
+	case len(operands) > 0:
+		fmt.Fprintf(env.Stderr, "crio config: unknown argument %q (did you mean 'crio config validate'?)\n", operands[0])
+		return ExitUsage
+	}
+	if *defaults {
+		fmt.Fprint(env.Stdout, config.DefaultTOML())
+		return ExitOK
+	}
+	res, ok := load(g, env)
+	if !ok {
+		return ExitError
+	}
+	fmt.Fprint(env.Stdout, res.TOML(*origin))
+	return ExitOK
+}
+
+func validate(g *Global, env Env) int {
+	res, ok := load(g, env)
+	if !ok {
+		return ExitError
+	}
+	files := "defaults only"
+	if len(res.Files) > 0 {
+		files = strings.Join(res.Files, ", ")
+	}
+	fmt.Fprintf(env.Stdout, "configuration is valid (%s)\n", files)
+	return ExitOK
+}
+
+// load loads the configuration, printing every error or warning to stderr.
+func load(g *Global, env Env) (*config.Result, bool) {
+	res, err := config.Load(g.Sources)
+	if err != nil {
+		printConfigError(env.Stderr, err)
+		return nil, false
+	}
+	for _, w := range res.Warnings {
+		fmt.Fprintf(env.Stderr, "warning: %s\n", w)
+	}
+	return res, true
+}
+
+// printConfigError writes the loader's errors, one per line as it formats
+// them (file:line: key: message).
+func printConfigError(w io.Writer, err error) {
+	fmt.Fprintln(w, strings.TrimRight(err.Error(), "\n"))
+}
+
+func cmdStatus(g *Global, args []string, env Env) int {
+	fs := subFlags("status", env)
+	socket := fs.String("socket", "", "daemon socket (default: crio.api.listen of the configuration)")
+	operands, err := parseInterspersed(fs, args)
+	if err != nil {
+		return usageExit(err)
+	}
+	what := "info"
+	switch len(operands) {
+	case 0:
+	case 1:
+		what = operands[0]
+	default:
+		fmt.Fprintf(env.Stderr, "crio status: unexpected argument %q\n", operands[1])
+		return ExitUsage
+	}
+	var path string
+	switch what {
+	case "info":
+		path = httpapi.InfoPath
+	case "config":
+		path = httpapi.ConfigPath
+	default:
+		fmt.Fprintf(env.Stderr, "crio status: unknown subcommand %q (want info or config)\n", what)
+		return ExitUsage
+	}
+	sock := *socket
+	if sock == "" {
+		sock = defaultSocket(g)
+	}
+	body, err := getOverSocket(env.Context, sock, path)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "crio status: %v\n", err)
+		return ExitError
+	}
+	if what == "config" {
+		env.Stdout.Write(body)
+		return ExitOK
+	}
+	var info httpapi.Info
+	if err := json.Unmarshal(body, &info); err != nil {
+		fmt.Fprintf(env.Stderr, "crio status: decode %s: %v\n", path, err)
+		return ExitError
+	}
+	writeInfo(env.Stdout, info)
+	return ExitOK
+}
+
+// defaultSocket finds the socket the way the daemon would: --listen, else
+// the configuration's listen (an invalid configuration falls back to the
+// default rather than blocking a status query).
+func defaultSocket(g *Global) string {
+	if f, ok := g.FlagFor("crio.api.listen"); ok {
+		if s, ok := f.Value.(string); ok && s != "" {
+			return s
+		}
+	}
+	if res, err := config.Load(g.Sources); err == nil && res.Config.API.Listen != "" {
+		return res.Config.API.Listen
+	}
+	return config.Default().API.Listen
+}
+
+func getOverSocket(ctx context.Context, socket, path string) ([]byte, error) {
+	client := &http.Client{
+		Timeout: 10 * time.Second,
+		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", socket)
+		}},
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://crio"+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("query daemon on %s: %w", socket, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s: %s", path, resp.Status, strings.TrimSpace(string(body)))
+	}
+	return body, nil
+}
+
+func writeInfo(w io.Writer, info httpapi.Info) {
+	fmt.Fprintf(w, "cgroup driver: %s\n", info.CgroupDriver)
+	fmt.Fprintf(w, "storage driver: %s\n", info.StorageDriver)
+	fmt.Fprintf(w, "storage root: %s\n", info.StorageRoot)
+	if info.StorageImage != "" {
+		fmt.Fprintf(w, "storage image: %s\n", info.StorageImage)
+	}
+	for _, m := range []struct {
+		name string
+		ids  []httpapi.IDMap
+	}{{"UID", info.DefaultIDMappings.UIDs}, {"GID", info.DefaultIDMappings.GIDs}} {
+		fmt.Fprintf(w, "default %s mappings (format <container>:<host>:<size>):", m.name)
+		if len(m.ids) == 0 {
+			fmt.Fprint(w, " none")
+		}
+		fmt.Fprintln(w)
+		for _, id := range m.ids {
+			fmt.Fprintf(w, "  %d:%d:%d\n", id.ContainerID, id.HostID, id.Size)
+		}
+	}
+}
+
+func usageExit(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return ExitOK
+	}
+	return ExitUsage
+}
+
+// runDaemon loads the configuration and runs the daemon until a signal.
+func runDaemon(g *Global, env Env) int {
+	res, err := config.Load(g.Sources)
+	if err != nil {
+		fmt.Fprintln(env.Stderr, "crio: invalid configuration, not starting:")
+		printConfigError(env.Stderr, err)
+		return ExitError
+	}
+	var level slog.LevelVar
+	lvl, err := logging.ParseLevel(res.Config.Runtime.LogLevel)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "crio: crio.runtime.log_level: %v\n", err)
+		return ExitError
+	}
+	level.Set(lvl)
+	log := logging.New(env.Stderr, &level)
+	slog.SetDefault(log)
+	for _, w := range res.Warnings {
+		log.Warn(w)
+	}
+	log.Info("configuration loaded", "files", res.Files)
+
+	err = daemon.Run(env.Context, daemon.Options{
+		Result:  res,
+		Sources: g.Sources,
+		Level:   &level,
+		Logger:  log,
+		Build:   env.Build,
+	})
+	if err != nil {
+		log.Error("crio failed", "error", err)
+		return ExitError
+	}
+	return ExitOK
+}

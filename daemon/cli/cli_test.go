@@ -1,0 +1,187 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/crio-appliance/crio/daemon/config"
+	"github.com/crio-appliance/crio/daemon/httpapi"
+)
+
+func run(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = Main(args, Env{Stdout: &out, Stderr: &errb})
+	return code, out.String(), errb.String()
+}
+
+func TestParseGlobalOnlySetFlags(t *testing.T) {
+	g, rest, err := ParseGlobal([]string{
+		"-c", "/x/crio.conf", "--config-dir", "/x/d",
+		"-l", "debug", "--root=/r", "--runroot", "/rr", "--listen", "/s.sock",
+		"--default-runtime", "crun", "--cgroup-manager", "cgroupfs",
+		"--cni-config-dir", "/cni", "--cni-plugin-dir", "/p1", "--cni-plugin-dir", "/p2,/p3",
+		"--pause-image", "pause:1", "--signature-policy", "/pol.json",
+		"config", "--origin",
+	}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(rest, []string{"config", "--origin"}) {
+		t.Errorf("rest = %q", rest)
+	}
+	s := g.Sources
+	if s.ConfigFile != "/x/crio.conf" || !s.ConfigFileExplicit || s.ConfigDir != "/x/d" {
+		t.Errorf("sources = %+v", s)
+	}
+	want := map[string]any{
+		"crio.runtime.log_level":       "debug",
+		"crio.root":                    "/r",
+		"crio.runroot":                 "/rr",
+		"crio.api.listen":              "/s.sock",
+		"crio.runtime.default_runtime": "crun",
+		"crio.runtime.cgroup_manager":  "cgroupfs",
+		"crio.network.network_dir":     "/cni",
+		"crio.network.plugin_dirs":     []string{"/p1", "/p2", "/p3"},
+		"crio.image.pause_image":       "pause:1",
+		"crio.image.signature_policy":  "/pol.json",
+	}
+	got := map[string]any{}
+	for _, f := range s.Flags {
+		got[f.Key] = f.Value
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("flags =\n%v\nwant\n%v", got, want)
+	}
+	names := map[string]string{}
+	for _, f := range s.Flags {
+		names[f.Key] = f.Name
+	}
+	if names["crio.runtime.log_level"] != "-l" || names["crio.root"] != "--root" {
+		t.Errorf("flag names as typed: %v", names)
+	}
+}
+
+func TestParseGlobalDefaults(t *testing.T) {
+	g, rest, err := ParseGlobal(nil, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rest) != 0 || len(g.Sources.Flags) != 0 {
+		t.Errorf("rest %q flags %v", rest, g.Sources.Flags)
+	}
+	want := config.Sources{ConfigFile: config.DefaultConfigFile, ConfigDir: config.DefaultConfigDir}
+	if !reflect.DeepEqual(g.Sources, want) {
+		t.Errorf("sources = %+v", g.Sources)
+	}
+}
+
+func TestHelp(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}} {
+		code, out, _ := run(t, args...)
+		if code != 0 {
+			t.Errorf("%v: exit %d", args, code)
+		}
+		for _, s := range []string{"--config-dir", "-d,", "--cni-plugin-dir", "config validate", "status"} {
+			if !strings.Contains(out, s) {
+				t.Errorf("%v: help lacks %q", args, s)
+			}
+		}
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, args := range [][]string{{"--no-such-flag"}, {"frobnicate"}, {"config", "validat"}, {"status", "nope"}, {"version", "x"}} {
+		if code, _, errOut := run(t, args...); code != ExitUsage || errOut == "" {
+			t.Errorf("%v: exit %d stderr %q, want %d with a message", args, code, errOut, ExitUsage)
+		}
+	}
+}
+
+func TestVersion(t *testing.T) {
+	code, out, _ := run(t, "version")
+	if code != 0 || !strings.Contains(out, "Version:") || !strings.Contains(out, "Linkmode:") {
+		t.Errorf("version: %d %q", code, out)
+	}
+	code, out, _ = run(t, "version", "--json")
+	var v map[string]any
+	if err := json.Unmarshal([]byte(out), &v); err != nil || code != 0 {
+		t.Fatalf("version --json: %d %v %q", code, err, out)
+	}
+	for _, k := range []string{"version", "gitCommit", "goVersion", "platform", "linkmode", "buildTags"} {
+		if _, ok := v[k]; !ok {
+			t.Errorf("version --json lacks %q", k)
+		}
+	}
+}
+
+// emptyConfig writes an empty main file and drop-in directory so tests do
+// not depend on the host's /etc/crio.
+func emptyConfig(t *testing.T) []string {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "crio.conf")
+	if err := os.WriteFile(conf, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "crio.conf.d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return []string{"-c", conf, "-d", filepath.Join(dir, "crio.conf.d")}
+}
+
+func TestConfigCommands(t *testing.T) {
+	base := emptyConfig(t)
+	if code, _, errOut := run(t, append(base, "config", "validate")...); code != 0 {
+		t.Errorf("config validate on an empty file: exit %d: %s", code, errOut)
+	}
+	if code, out, _ := run(t, "config", "--default"); code != 0 || out != config.DefaultTOML() {
+		t.Errorf("config --default: exit %d", code)
+	}
+	if code, _, errOut := run(t, append(base, "config", "--origin")...); code != 0 {
+		t.Errorf("config --origin: exit %d: %s", code, errOut)
+	}
+}
+
+func TestStatus(t *testing.T) {
+	dir, err := os.MkdirTemp("", "cli")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	sock := filepath.Join(dir, "crio.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	cfg.Root = "/srv/root"
+	srv := &http.Server{Handler: httpapi.New(httpapi.Options{Config: func() *config.Result {
+		return &config.Result{Config: cfg}
+	}})}
+	go srv.Serve(l)
+	defer srv.Shutdown(context.Background())
+
+	code, out, errOut := run(t, "status", "--socket", sock)
+	if code != 0 || !strings.Contains(out, "storage root: /srv/root") || !strings.Contains(out, "cgroup driver: cgroupfs") {
+		t.Errorf("status: %d %q %q", code, out, errOut)
+	}
+	// The operand may come before or after the flag; --listen is the fallback.
+	if code, _, errOut := run(t, "status", "info", "--socket", sock); code != 0 {
+		t.Errorf("status info --socket: %d %s", code, errOut)
+	}
+	if code, _, errOut := run(t, "--listen", sock, "status", "config"); code != 0 {
+		t.Errorf("--listen status config: %d %s", code, errOut)
+	}
+	code, _, errOut = run(t, "status", "--socket", filepath.Join(dir, "none.sock"))
+	if code != ExitError || !strings.Contains(errOut, "none.sock") {
+		t.Errorf("status without daemon: %d %q", code, errOut)
+	}
+}
