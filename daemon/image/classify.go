@@ -1,0 +1,160 @@
+package image
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"syscall"
+
+	"github.com/docker/distribution/registry/api/errcode"
+	v2 "github.com/docker/distribution/registry/api/v2"
+	"go.podman.io/image/v5/docker"
+	"go.podman.io/image/v5/docker/reference"
+	"go.podman.io/image/v5/signature"
+	"go.podman.io/image/v5/types"
+)
+
+// pullFailure is what classifyPullError needs to phrase its message.
+type pullFailure struct {
+	named      reference.Named
+	srcRef     types.ImageReference
+	policy     *signature.Policy
+	policyPath string
+	authSource string
+	timeout    string
+}
+
+// classifyPullError turns a containers/image error into an *Error of the
+// right kind whose message says what to change. Errors it cannot place are
+// returned wrapped but without a kind (gRPC Unknown).
+func classifyPullError(ctx context.Context, err error, f pullFailure) error {
+	var typed *Error
+	if errors.As(err, &typed) {
+		return err
+	}
+	name := f.named.String()
+	registry := reference.Domain(f.named)
+
+	if errors.Is(context.Cause(ctx), ErrPullStalled) {
+		return newError(ErrPullStalled, nil, fmt.Sprintf(
+			"pulling %s: no data received for %s (crio.image.pull_progress_timeout); the registry %s stalled, retry or raise the timeout",
+			name, f.timeout, registry))
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("pulling %s: %w", name, ctx.Err())
+	}
+
+	var pre signature.PolicyRequirementError
+	if errors.As(err, &pre) {
+		rule := ""
+		if f.policy != nil && f.srcRef != nil {
+			rule = "; governing rule " + policyRule(f.policy, f.srcRef)
+		}
+		return newError(ErrDenied, nil, fmt.Sprintf(
+			"signature policy %s rejected %s: %s%s; sign the image or change that rule",
+			f.policyPath, name, string(pre), rule))
+	}
+
+	if isAuthError(err) {
+		return newError(ErrUnauthenticated, err, fmt.Sprintf(
+			"registry %s refused access to %s with %s; check the username/password or token",
+			registry, name, f.authSource))
+	}
+	if isNotFound(err) {
+		return newError(ErrNotFound, err, fmt.Sprintf(
+			"image %s not found in registry %s; check the repository name and tag", name, registry))
+	}
+	if hint, ok := transportProblem(err); ok {
+		return newError(ErrUnavailable, err, fmt.Sprintf(
+			"cannot reach registry %s for %s: %s", registry, name, hint))
+	}
+	return fmt.Errorf("pulling %s: %w", name, err)
+}
+
+func isAuthError(err error) bool {
+	var ua docker.ErrUnauthorizedForCredentials
+	if errors.As(err, &ua) {
+		return true
+	}
+	code, ok := errorCode(err)
+	if ok && (code == errcode.ErrorCodeUnauthorized || code == errcode.ErrorCodeDenied) {
+		return true
+	}
+	var st docker.UnexpectedHTTPStatusError
+	return errors.As(err, &st) && (st.StatusCode == http.StatusUnauthorized || st.StatusCode == http.StatusForbidden)
+}
+
+func isNotFound(err error) bool {
+	if code, ok := errorCode(err); ok {
+		switch code {
+		case v2.ErrorCodeManifestUnknown, v2.ErrorCodeNameUnknown, v2.ErrorCodeBlobUnknown, v2.ErrorCodeManifestBlobUnknown:
+			return true
+		}
+	}
+	var st docker.UnexpectedHTTPStatusError
+	if errors.As(err, &st) && st.StatusCode == http.StatusNotFound {
+		return true
+	}
+	// A manifest list without an entry for this platform: the image exists
+	// but not for us, which for the caller is "not found".
+	msg := err.Error()
+	return strings.Contains(msg, "no image found in image index for architecture") ||
+		strings.Contains(msg, "no image found in manifest list for architecture")
+}
+
+// errorCode digs a distribution error code out of err.
+func errorCode(err error) (errcode.ErrorCode, bool) {
+	var e errcode.Error
+	if errors.As(err, &e) {
+		return e.Code, true
+	}
+	var c errcode.ErrorCode
+	if errors.As(err, &c) {
+		return c, true
+	}
+	return 0, false
+}
+
+// transportProblem recognises a registry that does not answer properly and
+// says what usually fixes it.
+func transportProblem(err error) (string, bool) {
+	msg := err.Error()
+	var certErr *tls.CertificateVerificationError
+	var uaErr x509.UnknownAuthorityError
+	var hostErr x509.HostnameError
+	switch {
+	case strings.Contains(msg, "server gave HTTP response to HTTPS client"):
+		return "it speaks plain HTTP; mark it `insecure = true` in registries.conf if that is intended", true
+	case errors.As(err, &certErr), errors.As(err, &uaErr), errors.As(err, &hostErr):
+		return "its TLS certificate is not trusted; install its CA as /etc/containers/certs.d/<host:port>/ca.crt", true
+	case errors.Is(err, docker.ErrTooManyRequests):
+		return "it is rate limiting (HTTP 429); retry later", true
+	}
+	if code, ok := errorCode(err); ok && (code == errcode.ErrorCodeUnavailable || code == errcode.ErrorCodeTooManyRequests) {
+		return "it reports being unavailable; retry later", true
+	}
+	var st docker.UnexpectedHTTPStatusError
+	if errors.As(err, &st) && st.StatusCode >= 500 {
+		return fmt.Sprintf("it answered HTTP %d; retry later or check the registry", st.StatusCode), true
+	}
+	var dnsErr *net.DNSError
+	var opErr *net.OpError
+	switch {
+	case errors.As(err, &dnsErr):
+		return "its name does not resolve; check the registry host name and DNS", true
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused; check that the registry is running and the port is right", true
+	case errors.As(err, &opErr):
+		return "network error; check that the registry is up and reachable from this node", true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return "the connection timed out; check that the registry is up and reachable from this node", true
+	}
+	return "", false
+}

@@ -1,0 +1,5 @@
+package image
+
+import "syscall"
+
+var errConnRefused = syscall.ECONNREFUSED
