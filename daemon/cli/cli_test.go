@@ -185,3 +185,14 @@ func TestStatus(t *testing.T) {
 		t.Errorf("status without daemon: %d %q", code, errOut)
 	}
 }
+
+func TestDaemonRefusesInvalidConfig(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "missing.conf")
+	code, _, errOut := run(t, "-c", missing)
+	if code != ExitError || !strings.Contains(errOut, missing) {
+		t.Errorf("explicit missing -c: exit %d, stderr %q", code, errOut)
+	}
+	if code, _, errOut := run(t, "-c", missing, "config", "validate"); code != ExitError || !strings.Contains(errOut, missing) {
+		t.Errorf("config validate with missing -c: exit %d, stderr %q", code, errOut)
+	}
+}
