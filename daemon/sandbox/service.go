@@ -1,0 +1,675 @@
+// Package sandbox runs the pod lifecycle: RunPodSandbox, Stop, Remove,
+// Status and List. A pod is a set of resources, each made by a small
+// package: pinned namespaces (nsfile), a cgroup (cgroups), a CNI attachment
+// (network), plus files it writes itself (resolv.conf, hosts, hostname, a
+// /dev/shm tmpfs, the log directory). A JSON record per pod lists them all,
+// written before the first one is made, so that Remove (or start-up after
+// a crash) can undo every one of them.
+package sandbox
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crio-appliance/crio/daemon/cgroups"
+	"github.com/crio-appliance/crio/daemon/network"
+	"github.com/crio-appliance/crio/daemon/nsfile"
+)
+
+// Network attaches and detaches pods; *network.Manager implements it.
+type Network interface {
+	Setup(ctx context.Context, p network.Pod) (*network.Result, error)
+	Teardown(ctx context.Context, p network.Pod) error
+}
+
+// Cgroups creates pod cgroups; *cgroups.Host implements it. Removal needs
+// only the record (cgroups.Remove).
+type Cgroups interface {
+	Create(path string) (*cgroups.Cgroup, error)
+}
+
+// Containers is what the pod lifecycle needs from the container service:
+// stopping and removing a pod's containers before its resources go. It is
+// set later (SetContainers) because that service looks pods up here.
+type Containers interface {
+	StopPodContainers(ctx context.Context, podID string) error
+	RemovePodContainers(ctx context.Context, podID string) error
+}
+
+// Options configure a Service; the daemon fills them from its config.
+type Options struct {
+	// StateDir holds the per-pod records (<id>.json).
+	StateDir string
+	// RunDir holds per-pod generated files and shm (<RunDir>/<id>/).
+	RunDir string
+	// NamespacesDir is crio.runtime.namespaces_dir.
+	NamespacesDir string
+	// LogDir is crio.log_dir: pods without a log_directory log under
+	// LogDir/<id>.
+	LogDir string
+	// CgroupManager is crio.runtime.cgroup_manager; it decides how
+	// cgroup_parent is read (paths or systemd slice names).
+	CgroupManager string
+	// DefaultCgroupParent is where pods without a cgroup_parent get their
+	// cgroup (<parent>/pod-<id>); it is created once and kept.
+	DefaultCgroupParent string
+	// DefaultSysctls is crio.runtime.default_sysctls ("key=value").
+	DefaultSysctls []string
+	// RuntimeHandlers are the allowed runtime_handler names ("" means the
+	// default and is always allowed). Nil allows any well-formed name.
+	RuntimeHandlers []string
+	// ShmSize is the size of each pod's /dev/shm in bytes; 0 means 64 MiB.
+	ShmSize int64
+	Network Network
+	Cgroups Cgroups
+	Logger  *slog.Logger
+}
+
+// Service owns every pod. Its methods are safe for concurrent use;
+// operations on one pod are serialised, different pods proceed in parallel.
+type Service struct {
+	opts  Options
+	log   *slog.Logger
+	store store
+
+	mu         sync.Mutex
+	byID       map[string]*entry
+	byName     map[string]*reservation
+	containers Containers
+}
+
+// entry is a created pod with the lock that serialises its operations.
+type entry struct {
+	mu      sync.Mutex
+	sb      *Sandbox // guarded by mu; read under Service.mu for snapshots too
+	removed bool
+}
+
+// reservation holds a pod name while RunPodSandbox is in flight (done is
+// open) and after it succeeded (id set), so that a retry of the same
+// request finds the same pod instead of a "name is reserved" error.
+type reservation struct {
+	hash string
+	done chan struct{}
+	id   string
+}
+
+// New restores the pods recorded in StateDir: finished ones are listed as
+// before; half-created ones (a crash during RunPodSandbox) are undone.
+func New(opts Options) (*Service, error) {
+	if opts.Network == nil || opts.Cgroups == nil {
+		return nil, errors.New("sandbox service: network and cgroups are required")
+	}
+	if opts.DefaultCgroupParent == "" {
+		opts.DefaultCgroupParent = "/crio"
+	}
+	if opts.ShmSize <= 0 {
+		opts.ShmSize = 64 << 20
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	for _, d := range []string{opts.StateDir, opts.RunDir} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("sandbox service: %w", err)
+		}
+	}
+	// The shared parent of default pod cgroups is made once and never
+	// removed: pods come and go below it concurrently.
+	if _, err := opts.Cgroups.Create(opts.DefaultCgroupParent); err != nil {
+		return nil, fmt.Errorf("sandbox service: %w", err)
+	}
+	s := &Service{
+		opts: opts, log: log, store: store{dir: opts.StateDir},
+		byID: map[string]*entry{}, byName: map[string]*reservation{},
+	}
+	sbs, errs := s.store.loadAll()
+	for _, err := range errs {
+		log.Warn("skipping unreadable pod record", "error", err)
+	}
+	for _, sb := range sbs {
+		if sb.State == StateCreating {
+			log.Info("cleaning up pod left half-created", "id", sb.ID, "name", sb.Name)
+			if err := s.release(context.Background(), sb); err != nil {
+				log.Warn("cleaning up half-created pod", "id", sb.ID, "error", err)
+			}
+			continue
+		}
+		if sb.State == StateReady && sb.NetNS != "" && !nsfile.IsPinned(sb.NetNS) {
+			// The namespaces did not survive (a reboot): the pod cannot run.
+			sb.State = StateNotReady
+		}
+		s.byID[sb.ID] = &entry{sb: sb}
+		s.byName[sb.Name] = &reservation{hash: sb.ConfigHash, id: sb.ID}
+	}
+	return s, nil
+}
+
+// SetContainers connects the container service once it exists.
+func (s *Service) SetContainers(c Containers) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.containers = c
+}
+
+func newID() string {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand does not fail on Linux
+	}
+	return hex.EncodeToString(b[:])
+}
+
+func validID(id string) bool {
+	if len(id) != 64 {
+		return false
+	}
+	_, err := hex.DecodeString(id)
+	return err == nil
+}
+
+func configHash(cfg *runtimeapi.PodSandboxConfig, handler string) (string, error) {
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(cfg)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	h.Write([]byte(handler))
+	h.Write([]byte{0})
+	h.Write(b)
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// createTimeout bounds one creation (in practice, the CNI plugins).
+const createTimeout = 4 * time.Minute
+
+// Run creates a pod, or returns the pod an identical earlier request
+// created (also while that request is still in flight).
+func (s *Service) Run(ctx context.Context, cfg *runtimeapi.PodSandboxConfig, handler string) (*Sandbox, error) {
+	sp, err := validate(cfg, handler, s.opts.DefaultSysctls, s.opts.CgroupManager)
+	if err != nil {
+		return nil, err
+	}
+	if handler != "" && s.opts.RuntimeHandlers != nil && !slices.Contains(s.opts.RuntimeHandlers, handler) {
+		return nil, invalid("runtime_handler", "no runtime handler %q is configured", handler)
+	}
+	hash, err := configHash(cfg, handler)
+	if err != nil {
+		return nil, fmt.Errorf("hash pod config: %w", err)
+	}
+	name := fmt.Sprintf("k8s_%s_%s_%s_%d", sp.name, sp.namespace, sp.uid, sp.attempt)
+
+	var res *reservation
+	for res == nil {
+		s.mu.Lock()
+		r, ok := s.byName[name]
+		if !ok {
+			res = &reservation{hash: hash, done: make(chan struct{})}
+			s.byName[name] = res
+			s.mu.Unlock()
+			break
+		}
+		if r.hash != hash {
+			id := r.id
+			s.mu.Unlock()
+			return nil, fmt.Errorf("%w: pod %s (id %.12s) was created with a different configuration; remove it first or use a new attempt number", ErrAlreadyExists, name, id)
+		}
+		if r.done == nil {
+			id := r.id
+			s.mu.Unlock()
+			return s.Get(id)
+		}
+		done := r.done
+		s.mu.Unlock()
+		select {
+		case <-done: // look again: it either succeeded or released the name
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+
+	// The creation must not be cut half-way by the caller's deadline: the
+	// kubelet retries, and the retry then waits for this one.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), createTimeout)
+	sb, err := s.create(cctx, sp, cfg, handler, hash, name)
+	cancel()
+	s.mu.Lock()
+	if err != nil {
+		delete(s.byName, name)
+	} else {
+		res.id = sb.ID
+		s.byID[sb.ID] = &entry{sb: sb}
+	}
+	close(res.done)
+	res.done = nil
+	s.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	return sb.clone(), nil
+}
+
+func (s *Service) create(ctx context.Context, sp *spec, cfg *runtimeapi.PodSandboxConfig, handler, hash, name string) (_ *Sandbox, err error) {
+	start := time.Now()
+	id := newID()
+	sb := &Sandbox{
+		ID: id, Name: name, State: StateCreating, CreatedAt: time.Now().UnixNano(),
+		RuntimeHandler: handler, ConfigHash: hash, Config: cfg,
+		HostPID: sp.hostPID, SharedPID: sp.sharedPID,
+		RunDir: filepath.Join(s.opts.RunDir, id),
+	}
+	if err := s.store.save(sb); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			if rerr := s.release(ctx, sb); rerr != nil {
+				s.log.Warn("undoing failed pod creation", "id", id, "error", rerr)
+			}
+		}
+	}()
+	if err := os.MkdirAll(sb.RunDir, 0o755); err != nil {
+		return nil, fmt.Errorf("pod run directory: %w", err)
+	}
+
+	cgPath := sp.cgroupPath
+	if cgPath == "" {
+		cgPath = filepath.Join(s.opts.DefaultCgroupParent, "pod-"+id)
+	}
+	cg, err := s.opts.Cgroups.Create(cgPath)
+	if err != nil {
+		return nil, fmt.Errorf("pod cgroup: %w", err)
+	}
+	sb.Cgroup = cg
+	if err := s.store.save(sb); err != nil {
+		return nil, err
+	}
+
+	sb.Hostname = sp.hostname
+	if sb.Hostname == "" || sp.hostNetwork {
+		// A host-network pod shares the node's UTS namespace, so its
+		// hostname is the node's whatever the request says.
+		if sb.Hostname, err = os.Hostname(); err != nil {
+			return nil, fmt.Errorf("hostname: %w", err)
+		}
+	}
+	if err := s.pinNamespaces(sb, sp); err != nil {
+		return nil, err
+	}
+	if err := s.store.save(sb); err != nil {
+		return nil, err
+	}
+	if err := s.mountShm(sb, sp); err != nil {
+		return nil, err
+	}
+	if err := s.writeFiles(sb, sp); err != nil {
+		return nil, err
+	}
+	if err := s.makeLogDir(sb, sp); err != nil {
+		return nil, err
+	}
+	if err := s.store.save(sb); err != nil {
+		return nil, err
+	}
+
+	if !sp.hostNetwork {
+		res, err := s.opts.Network.Setup(ctx, s.netPod(sb, sp.ports))
+		if err != nil {
+			return nil, fmt.Errorf("pod network: %w", err)
+		}
+		sb.Network, sb.IPs = res.Network, res.IPs
+		if err := s.store.save(sb); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.writeHosts(sb, sp); err != nil {
+		return nil, err
+	}
+	sb.State = StateReady
+	if err := s.store.save(sb); err != nil {
+		return nil, err
+	}
+	s.log.Debug("pod created", "id", id, "name", name, "ips", sb.IPs, "duration", time.Since(start))
+	return sb, nil
+}
+
+func (s *Service) netPod(sb *Sandbox, ports []network.PortMapping) network.Pod {
+	md := sb.Config.GetMetadata()
+	return network.Pod{
+		ID: sb.ID, Name: md.GetName(), Namespace: md.GetNamespace(), UID: md.GetUid(),
+		NetNS: sb.NetNS, Ports: ports, Network: sb.Network,
+	}
+}
+
+func (s *Service) pinNamespaces(sb *Sandbox, sp *spec) error {
+	var kinds []nsfile.Kind
+	if !sp.hostNetwork {
+		kinds = append(kinds, nsfile.Net, nsfile.UTS)
+	}
+	if !sp.hostIPC {
+		kinds = append(kinds, nsfile.IPC)
+	}
+	sysctls := map[string]string{}
+	for _, sc := range sp.sysctls {
+		sysctls[sc.path] = sc.value
+	}
+	// Record the paths before pinning, so a crash in between still leaves
+	// a record naming every file that may exist.
+	for _, k := range kinds {
+		p := filepath.Join(s.opts.NamespacesDir, k.Dir(), sb.ID)
+		switch k {
+		case nsfile.Net:
+			sb.NetNS = p
+		case nsfile.IPC:
+			sb.IPCNS = p
+		case nsfile.UTS:
+			sb.UTSNS = p
+		}
+	}
+	if err := s.store.save(sb); err != nil {
+		return err
+	}
+	if _, err := nsfile.Pin(nsfile.Request{
+		Dir: s.opts.NamespacesDir, ID: sb.ID, Kinds: kinds, Hostname: sb.Hostname, Sysctls: sysctls,
+	}); err != nil {
+		sb.NetNS, sb.IPCNS, sb.UTSNS = "", "", ""
+		return fmt.Errorf("pod namespaces: %w", err)
+	}
+	return nil
+}
+
+func (s *Service) mountShm(sb *Sandbox, sp *spec) error {
+	if sp.hostIPC {
+		return nil // containers use the host's /dev/shm, as with Docker's --ipc=host
+	}
+	sb.ShmPath = filepath.Join(sb.RunDir, "shm")
+	if err := os.Mkdir(sb.ShmPath, 0o755); err != nil {
+		return fmt.Errorf("pod shm: %w", err)
+	}
+	sb.ShmMounted = true // recorded before the mount: unmounting an unmounted path is harmless
+	if err := s.store.save(sb); err != nil {
+		return err
+	}
+	opts := fmt.Sprintf("mode=1777,size=%d", s.opts.ShmSize)
+	if err := unix.Mount("shm", sb.ShmPath, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, opts); err != nil {
+		return fmt.Errorf("mount pod shm: %w", err)
+	}
+	return nil
+}
+
+func (s *Service) writeFiles(sb *Sandbox, sp *spec) error {
+	var resolv []byte
+	if sp.dnsConfigured {
+		resolv = renderResolvConf(sp.dnsServers, sp.dnsSearches, sp.dnsOptions)
+	} else {
+		// No DNS config: the pod resolves like the node (CRI-O does the same).
+		var err error
+		if resolv, err = readHostFile("/etc/resolv.conf"); err != nil {
+			return fmt.Errorf("pod resolv.conf: %w", err)
+		}
+	}
+	sb.ResolvPath = filepath.Join(sb.RunDir, "resolv.conf")
+	if err := writeFileAtomic(sb.ResolvPath, resolv, 0o644); err != nil {
+		return fmt.Errorf("pod resolv.conf: %w", err)
+	}
+	sb.HostnamePath = filepath.Join(sb.RunDir, "hostname")
+	if err := writeFileAtomic(sb.HostnamePath, []byte(sb.Hostname+"\n"), 0o644); err != nil {
+		return fmt.Errorf("pod hostname file: %w", err)
+	}
+	return nil
+}
+
+func (s *Service) writeHosts(sb *Sandbox, sp *spec) error {
+	var data []byte
+	var err error
+	if sp.hostNetwork {
+		data, err = readHostFile("/etc/hosts")
+	} else {
+		var extra []hostEntry
+		for _, ip := range sb.IPs {
+			extra = append(extra, hostEntry{IP: ip, Names: []string{sb.Hostname}})
+		}
+		data, err = renderHosts(extra)
+	}
+	if err != nil {
+		return fmt.Errorf("pod hosts file: %w", err)
+	}
+	sb.HostsPath = filepath.Join(sb.RunDir, "hosts")
+	if err := writeFileAtomic(sb.HostsPath, data, 0o644); err != nil {
+		return fmt.Errorf("pod hosts file: %w", err)
+	}
+	return nil
+}
+
+func (s *Service) makeLogDir(sb *Sandbox, sp *spec) error {
+	if sp.logDir != "" {
+		sb.LogDir = sp.logDir
+	} else {
+		sb.LogDir, sb.LogDirOwned = filepath.Join(s.opts.LogDir, sb.ID), true
+	}
+	if err := os.MkdirAll(sb.LogDir, 0o755); err != nil {
+		return fmt.Errorf("pod log directory: %w", err)
+	}
+	return nil
+}
+
+// lookup finds a pod by id or unique id prefix (crictl users type
+// prefixes). Nil when there is none.
+func (s *Service) lookup(id string) *entry {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e, ok := s.byID[id]; ok {
+		return e
+	}
+	if id == "" {
+		return nil
+	}
+	var found *entry
+	for full, e := range s.byID {
+		if strings.HasPrefix(full, id) {
+			if found != nil {
+				return nil // ambiguous
+			}
+			found = e
+		}
+	}
+	return found
+}
+
+// Get returns a copy of the pod's record.
+func (s *Service) Get(id string) (*Sandbox, error) {
+	e := s.lookup(id)
+	if e == nil {
+		return nil, fmt.Errorf("%w: %q", ErrNotFound, clip(id))
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.removed {
+		return nil, fmt.Errorf("%w: %q", ErrNotFound, clip(id))
+	}
+	return e.sb.clone(), nil
+}
+
+// Filter selects pods in List; zero fields match everything.
+type Filter struct {
+	ID     string // id or id prefix
+	State  State
+	Labels map[string]string
+}
+
+// List returns copies of the pods that match f, oldest first.
+func (s *Service) List(f Filter) []*Sandbox {
+	s.mu.Lock()
+	entries := make([]*entry, 0, len(s.byID))
+	for _, e := range s.byID {
+		entries = append(entries, e)
+	}
+	s.mu.Unlock()
+	var out []*Sandbox
+	for _, e := range entries {
+		e.mu.Lock()
+		sb, removed := e.sb, e.removed
+		if !removed && matches(sb, f) {
+			out = append(out, sb.clone())
+		}
+		e.mu.Unlock()
+	}
+	slices.SortFunc(out, func(a, b *Sandbox) int { return cmp.Compare(a.CreatedAt, b.CreatedAt) })
+	return out
+}
+
+func matches(sb *Sandbox, f Filter) bool {
+	if f.ID != "" && !strings.HasPrefix(sb.ID, f.ID) {
+		return false
+	}
+	if f.State != "" && sb.State != f.State {
+		return false
+	}
+	labels := sb.Config.GetLabels()
+	for k, v := range f.Labels {
+		if got, ok := labels[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
+}
+
+// Stop stops the pod's containers and detaches it from the network. An
+// unknown id is not an error, and stopping twice is fine (the kubelet
+// retries and calls Stop before Remove).
+func (s *Service) Stop(ctx context.Context, id string) error {
+	e := s.lookup(id)
+	if e == nil {
+		return nil
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.removed {
+		return nil
+	}
+	return s.stopLocked(ctx, e.sb)
+}
+
+func (s *Service) stopLocked(ctx context.Context, sb *Sandbox) error {
+	s.mu.Lock()
+	ctrs := s.containers
+	s.mu.Unlock()
+	if ctrs != nil {
+		if err := ctrs.StopPodContainers(ctx, sb.ID); err != nil {
+			return fmt.Errorf("stop containers of pod %s: %w", sb.ID, err)
+		}
+	}
+	if sb.Network != "" {
+		if err := s.opts.Network.Teardown(ctx, s.netPod(sb, nil)); err != nil {
+			return fmt.Errorf("stop pod %s: %w", sb.ID, err)
+		}
+		sb.Network, sb.IPs = "", nil
+	}
+	if sb.State != StateNotReady {
+		sb.State = StateNotReady
+	}
+	return s.store.save(sb)
+}
+
+// Remove stops the pod if needed and removes everything it owns. An unknown
+// id is not an error; after a partial failure a retry finishes the job.
+func (s *Service) Remove(ctx context.Context, id string) error {
+	e := s.lookup(id)
+	if e == nil {
+		return nil
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.removed {
+		return nil
+	}
+	sb := e.sb
+	s.mu.Lock()
+	ctrs := s.containers
+	s.mu.Unlock()
+	if ctrs != nil {
+		if err := ctrs.RemovePodContainers(ctx, sb.ID); err != nil {
+			return fmt.Errorf("remove containers of pod %s: %w", sb.ID, err)
+		}
+	}
+	if err := s.release(ctx, sb); err != nil {
+		_ = s.store.save(sb) // keep what is left on record for the retry
+		return err
+	}
+	e.removed = true
+	s.mu.Lock()
+	delete(s.byID, sb.ID)
+	if r, ok := s.byName[sb.Name]; ok && r.id == sb.ID {
+		delete(s.byName, sb.Name)
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// release undoes every resource the record names, in reverse order of
+// creation, and deletes the record. Each step is idempotent and clears its
+// field, so a retry after a failure does only what is left.
+func (s *Service) release(ctx context.Context, sb *Sandbox) error {
+	var errs []error
+	if sb.Network != "" {
+		if err := s.opts.Network.Teardown(ctx, s.netPod(sb, nil)); err != nil {
+			errs = append(errs, err)
+		} else {
+			sb.Network, sb.IPs = "", nil
+		}
+	}
+	if sb.ShmMounted {
+		if err := unix.Unmount(sb.ShmPath, unix.MNT_DETACH); err != nil &&
+			!errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+			errs = append(errs, fmt.Errorf("unmount pod shm: %w", err))
+		} else {
+			sb.ShmMounted = false
+		}
+	}
+	for _, p := range []*string{&sb.NetNS, &sb.IPCNS, &sb.UTSNS} {
+		if err := nsfile.Unpin(*p); err != nil {
+			errs = append(errs, err)
+		} else {
+			*p = ""
+		}
+	}
+	if sb.Cgroup != nil {
+		if err := cgroups.Remove(sb.Cgroup); err != nil {
+			errs = append(errs, err)
+		} else {
+			sb.Cgroup = nil
+		}
+	}
+	if len(errs) > 0 {
+		// Keep the directory: it may still hold the shm mount point.
+		return fmt.Errorf("remove pod %s: %w", sb.ID, errors.Join(errs...))
+	}
+	if sb.RunDir != "" {
+		if err := os.RemoveAll(sb.RunDir); err != nil {
+			return fmt.Errorf("remove pod %s: %w", sb.ID, err)
+		}
+	}
+	if sb.LogDirOwned && sb.LogDir != "" {
+		if err := os.RemoveAll(sb.LogDir); err != nil {
+			return fmt.Errorf("remove pod %s: %w", sb.ID, err)
+		}
+	}
+	return s.store.delete(sb.ID)
+}
