@@ -1,0 +1,58 @@
+package image
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// stallProxy forwards to a registry but, for one blob, sends half of it
+// and then goes silent: a registry that hangs mid-download.
+type stallProxy struct {
+	Host    string
+	stalled chan struct{} // closed when the stall begins
+}
+
+func newStallProxy(t *testing.T, upstream, stallDigest string) *stallProxy {
+	t.Helper()
+	p := &stallProxy{stalled: make(chan struct{})}
+	var once sync.Once
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		req, err := http.NewRequestWithContext(r.Context(), r.Method, "http://"+upstream+r.URL.RequestURI(), r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		req.Header = r.Header.Clone()
+		// Follow nothing: the registry's redirects are for the client.
+		resp, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		for k, v := range resp.Header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(resp.StatusCode)
+		if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/blobs/"+stallDigest) {
+			half := resp.ContentLength / 2
+			_, _ = io.CopyN(w, resp.Body, half)
+			w.(http.Flusher).Flush()
+			once.Do(func() { close(p.stalled) })
+			select {
+			case <-r.Context().Done():
+			case <-release:
+			}
+			return
+		}
+		_, _ = io.Copy(w, resp.Body)
+	}))
+	t.Cleanup(func() { close(release); srv.Close() })
+	p.Host = strings.TrimPrefix(srv.URL, "http://")
+	return p
+}
