@@ -39,6 +39,7 @@ const DefaultStopTimeout = 10 * time.Second
 type Services struct {
 	Image      runtimeapi.ImageServiceServer
 	Network    server.NetworkReadiness
+	Sandbox    server.SandboxService
 	Containers httpapi.Containers
 	// Close releases what the services hold (storage locks, watchers). It
 	// runs at stop after both servers have stopped; the clean-shutdown
@@ -173,6 +174,7 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		Version:        version.Version,
 		CgroupManager:  cfg.Runtime.CgroupManager,
 		Network:        d.services.Network,
+		Sandbox:        d.services.Sandbox,
 		Image:          d.services.Image,
 		MaxSendMsgSize: clampInt(cfg.API.GRPCMaxSendMsgSize),
 		MaxRecvMsgSize: clampInt(cfg.API.GRPCMaxRecvMsgSize),

@@ -20,6 +20,8 @@ type Options struct {
 	CgroupManager string
 	// Network reports pod network readiness; nil means NoNetwork.
 	Network NetworkReadiness
+	// Sandbox serves the pod sandbox RPCs; nil means they are Unimplemented.
+	Sandbox SandboxService
 	// Image serves the CRI ImageService; nil means every RPC is Unimplemented.
 	Image runtimeapi.ImageServiceServer
 	// MaxSendMsgSize and MaxRecvMsgSize bound gRPC messages in bytes
@@ -65,6 +67,7 @@ func New(opts Options) *grpc.Server {
 type runtimeServer struct {
 	unimplemented
 	*RuntimeInfo
+	*PodSandboxes
 }
 
 type unimplemented struct {
@@ -73,7 +76,8 @@ type unimplemented struct {
 
 func newRuntimeServer(opts Options) *runtimeServer {
 	return &runtimeServer{
-		RuntimeInfo: NewRuntimeInfo(opts.Version, opts.CgroupManager, opts.Network),
+		RuntimeInfo:  NewRuntimeInfo(opts.Version, opts.CgroupManager, opts.Network),
+		PodSandboxes: NewPodSandboxes(opts.Sandbox),
 	}
 }
 
