@@ -5,11 +5,36 @@
 package main
 
 import (
+	"context"
 	"os"
 
+	"go.podman.io/storage/pkg/reexec"
+
 	"github.com/crio-appliance/crio/daemon/cli"
+	"github.com/crio-appliance/crio/daemon/daemon"
+	"github.com/crio-appliance/crio/daemon/image"
+	"github.com/crio-appliance/crio/daemon/server"
 )
 
 func main() {
-	os.Exit(cli.Main(os.Args[1:], cli.Env{Stdout: os.Stdout, Stderr: os.Stderr}))
+	// The storage library unpacks layers in a re-executed copy of this
+	// binary; that child must stop here.
+	if reexec.Init() {
+		return
+	}
+	os.Exit(cli.Main(os.Args[1:], cli.Env{Stdout: os.Stdout, Stderr: os.Stderr, Build: build}))
+}
+
+// build constructs the services from the configuration at daemon start.
+func build(_ context.Context, env daemon.Env) (daemon.Services, error) {
+	opts := image.OptionsFromConfig(env.Config, env.PreviousShutdownClean)
+	opts.Logger = env.Logger
+	images, err := image.New(opts)
+	if err != nil {
+		return daemon.Services{}, err
+	}
+	return daemon.Services{
+		Image: server.NewImageServer(images),
+		Close: func(context.Context) error { return images.Close() },
+	}, nil
 }
