@@ -1,0 +1,28 @@
+package sandbox
+
+import (
+	"maps"
+	"path/filepath"
+	"slices"
+
+	"github.com/crio-appliance/crio/daemon/config"
+)
+
+// OptionsFromConfig maps the configuration to Options; the caller adds
+// Network, Cgroups and Logger.
+//
+// Records live under root (persistent): after a reboot they still name the
+// pods, whose CNI allocations (host-local keeps them on disk) must be
+// released by Stop/Remove. Generated files and shm live under runroot,
+// which a reboot clears along with the namespaces.
+func OptionsFromConfig(cfg *config.Config) Options {
+	return Options{
+		StateDir:        filepath.Join(cfg.Root, "crio-sandboxes"),
+		RunDir:          filepath.Join(cfg.RunRoot, "crio-sandboxes"),
+		NamespacesDir:   cfg.Runtime.NamespacesDir,
+		LogDir:          cfg.LogDir,
+		CgroupManager:   cfg.Runtime.CgroupManager,
+		DefaultSysctls:  append([]string(nil), cfg.Runtime.DefaultSysctls...),
+		RuntimeHandlers: slices.Sorted(maps.Keys(cfg.Runtime.Runtimes)),
+	}
+}
