@@ -10,9 +10,12 @@ import (
 
 	"go.podman.io/storage/pkg/reexec"
 
+	"github.com/crio-appliance/crio/daemon/cgroups"
 	"github.com/crio-appliance/crio/daemon/cli"
 	"github.com/crio-appliance/crio/daemon/daemon"
 	"github.com/crio-appliance/crio/daemon/image"
+	"github.com/crio-appliance/crio/daemon/network"
+	"github.com/crio-appliance/crio/daemon/sandbox"
 	"github.com/crio-appliance/crio/daemon/server"
 )
 
@@ -33,8 +36,25 @@ func build(_ context.Context, env daemon.Env) (daemon.Services, error) {
 	if err != nil {
 		return daemon.Services{}, err
 	}
+	netOpts := network.OptionsFromConfig(env.Config)
+	netOpts.Logger = env.Logger
+	nets := network.New(netOpts)
+	cgs, err := cgroups.Detect()
+	if err != nil {
+		images.Close()
+		return daemon.Services{}, err
+	}
+	podOpts := sandbox.OptionsFromConfig(env.Config)
+	podOpts.Network, podOpts.Cgroups, podOpts.Logger = nets, cgs, env.Logger
+	pods, err := sandbox.New(podOpts)
+	if err != nil {
+		images.Close()
+		return daemon.Services{}, err
+	}
 	return daemon.Services{
-		Image: server.NewImageServer(images),
-		Close: func(context.Context) error { return images.Close() },
+		Image:   server.NewImageServer(images),
+		Network: nets,
+		Sandbox: pods,
+		Close:   func(context.Context) error { return images.Close() },
 	}, nil
 }
