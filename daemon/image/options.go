@@ -57,7 +57,9 @@ type Options struct {
 	// ShortNameMode is ShortNameEnforcing (the default) or ShortNameDisabled.
 	ShortNameMode string
 	// PullProgressTimeout cancels a pull that has made no progress for this
-	// long; zero disables the watchdog.
+	// long; zero disables the watchdog. Progress is bytes arriving from the
+	// registry: unpacking a layer reports none, so keep the timeout well
+	// above the time the largest layer takes to unpack.
 	PullProgressTimeout time.Duration
 	// DefaultTransport is the transport prefix for pulled names. Only
 	// "docker://" is supported, as it is the only one the CRI can express.

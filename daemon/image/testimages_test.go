@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"runtime"
@@ -59,6 +60,7 @@ type imageSpec struct {
 	user    string            // config User
 	files   map[string]string // an extra layer with these files (makes the image unique)
 	big     int               // bytes of incompressible data in another layer
+	bigN    int               // number of such layers (default 1)
 	noBase  bool              // leave out the busybox layer
 }
 
@@ -70,7 +72,7 @@ var (
 
 // busyboxLayer is a root filesystem made of Debian's static busybox with a
 // shell link and an /etc/passwd, built once per test binary.
-func busyboxLayer(t *testing.T) blob {
+func busyboxLayer(t testing.TB) blob {
 	t.Helper()
 	baseLayerOnce.Do(func() {
 		bb, err := os.ReadFile("/bin/busybox")
@@ -156,7 +158,7 @@ func otherArch() imgspecv1.Platform {
 	return imgspecv1.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}
 }
 
-func buildImage(t *testing.T, s imageSpec) *testImage {
+func buildImage(t testing.TB, s imageSpec) *testImage {
 	t.Helper()
 	if s.format == "" {
 		s.format = formatOCI
@@ -191,14 +193,17 @@ func buildImage(t *testing.T, s imageSpec) *testImage {
 		}
 		img.layers = append(img.layers, l)
 	}
-	if s.big > 0 {
-		data := make([]byte, s.big)
-		// Incompressible but deterministic: a digest chain.
-		for i, d := 0, digest.FromString(fmt.Sprint(s.files)); i < len(data); i += 32 {
-			d = digest.FromString(d.String())
-			copy(data[i:], []byte(d.Encoded())[:min(32, len(data)-i)])
+	for n := range max(s.bigN, 1) {
+		if s.big == 0 {
+			break
 		}
-		l, err := makeLayer([]tarEntry{{name: "big.bin", mode: 0o644, data: data}}, layerType)
+		// Incompressible but deterministic.
+		seed := digest.FromString(fmt.Sprint(s.files, n))
+		var key [32]byte
+		copy(key[:], seed.Encoded())
+		data := make([]byte, s.big)
+		_, _ = rand.NewChaCha8(key).Read(data)
+		l, err := makeLayer([]tarEntry{{name: fmt.Sprintf("big%d.bin", n), mode: 0o644, data: data}}, layerType)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -240,7 +245,7 @@ func buildImage(t *testing.T, s imageSpec) *testImage {
 }
 
 // pushBlob uploads b to repo unless it is there already.
-func (r *testRegistry) pushBlob(t *testing.T, repo string, b blob) {
+func (r *testRegistry) pushBlob(t testing.TB, repo string, b blob) {
 	t.Helper()
 	d := b.digest()
 	resp, err := r.do(http.MethodHead, fmt.Sprintf("/v2/%s/blobs/%s", repo, d), "", nil)
@@ -274,7 +279,7 @@ func (r *testRegistry) pushBlob(t *testing.T, repo string, b blob) {
 	}
 }
 
-func (r *testRegistry) pushManifest(t *testing.T, repo, ref string, m blob) {
+func (r *testRegistry) pushManifest(t testing.TB, repo, ref string, m blob) {
 	t.Helper()
 	resp, err := r.do(http.MethodPut, fmt.Sprintf("/v2/%s/manifests/%s", repo, ref), m.mediaType, m.data)
 	if err != nil {
@@ -288,7 +293,7 @@ func (r *testRegistry) pushManifest(t *testing.T, repo, ref string, m blob) {
 }
 
 // push uploads img as repo:tag and returns its manifest digest.
-func (r *testRegistry) push(t *testing.T, repo, tag string, img *testImage) digest.Digest {
+func (r *testRegistry) push(t testing.TB, repo, tag string, img *testImage) digest.Digest {
 	t.Helper()
 	for _, l := range img.layers {
 		r.pushBlob(t, repo, l)

@@ -30,7 +30,7 @@ type registryOpts struct {
 	user, password string // enable htpasswd auth
 }
 
-func requireIntegration(t *testing.T) {
+func requireIntegration(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("integration test: needs root (overlay storage)")
@@ -43,7 +43,7 @@ func requireIntegration(t *testing.T) {
 	}
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -53,7 +53,7 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-func startRegistry(t *testing.T, o registryOpts) *testRegistry {
+func startRegistry(t testing.TB, o registryOpts) *testRegistry {
 	t.Helper()
 	requireIntegration(t)
 	dir := t.TempDir()
