@@ -17,7 +17,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-RATCHET=$ROOT/tests/critest/ratchet.txt
+RATCHET=${CRITEST_RATCHET:-$ROOT/tests/critest/ratchet.txt}
 CRIO=${CRIO_BINARY:-$ROOT/bin/crio}
 CRICTL=${CRICTL:-/opt/critools/crictl}
 OUT_DIR=${OUT_DIR:-/var/log/critest-harness/crio-$(date -u +%Y%m%dT%H%M%SZ)}
@@ -50,8 +50,9 @@ elif [[ ${CRITEST_ALL:-0} == 1 ]]; then
 elif [[ ${#specs[@]} -eq 0 ]]; then
     focus='Image Manager'
 else
-    # The exact names, regex-escaped, as one alternation.
-    focus=$(printf '%s\n' "${specs[@]}" | sed -e 's/[][\\.^$*+?(){}|]/\\&/g' -e 's/^/^/' -e 's/$/$/' | paste -sd'|')
+    # The exact names, regex-escaped, as one alternation. Ginkgo matches
+    # "<suite description> <spec text>", hence the leading space.
+    focus=$(printf '%s\n' "${specs[@]}" | sed -e 's/[][\\.^$*+?(){}|]/\\&/g' -e 's/^/ /' -e 's/$/$/' | paste -sd'|')
 fi
 
 # --- a private daemon ----------------------------------------------------
@@ -74,7 +75,7 @@ cleanup() {
     fi
     # conmon processes of this run: their command lines name $T.
     for c in /proc/[0-9]*/cmdline; do
-        if tr '\0' ' ' <"$c" 2>/dev/null | grep -q "^[^ ]*conmon .*$T/"; then
+        if { tr '\0' ' ' <"$c"; } 2>/dev/null | grep -q "^[^ ]*conmon .*$T/"; then
             c=${c#/proc/}
             kill -KILL "${c%/cmdline}" 2>/dev/null || true
         fi
@@ -163,18 +164,14 @@ for s in "${specs[@]}"; do
         bad=$((bad + 1))
     fi
 done
-newly=0
 declare -A inratchet
 for s in "${specs[@]}"; do inratchet[$s]=1; done
-for name in "${!state[@]}"; do
-    if [[ ${state[$name]} == passed && -z ${inratchet[$name]:-} ]]; then
-        [[ $newly -eq 0 ]] && echo "passing but not in the ratchet (add them):"
-        echo "    $name"
-        newly=$((newly + 1))
-    fi
-done
+newly=$(for name in "${!state[@]}"; do
+    if [[ ${state[$name]} == passed && -z ${inratchet[$name]:-} ]]; then printf '    %s\n' "$name"; fi
+done | sort)
+[[ -z $newly ]] || printf 'passing but not in the ratchet (add them):\n%s\n' "$newly"
 count() { awk -F'\t' -v s="$1" '$1 == s' "$OUT_DIR/specs.tsv" | wc -l; }
 total=$(wc -l <"$OUT_DIR/specs.tsv")
-echo "critest: $total specs run: $(count passed) passed, $((total - $(count passed) - $(count skipped) - $(count pending))) failed, $(count skipped) skipped"
+echo "critest: $total specs: $(count passed) passed, $((total - $(count passed) - $(count skipped) - $(count pending))) failed, $(count skipped) skipped"
 echo "ratchet: ${#specs[@]} specs, $((${#specs[@]} - bad)) passed, $bad failed; reports in $OUT_DIR"
 [[ $bad -eq 0 ]] || exit 1
