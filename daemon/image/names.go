@@ -3,6 +3,7 @@ package image
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
 	"go.podman.io/image/v5/docker/reference"
@@ -71,12 +72,22 @@ func pullCandidates(sys *types.SystemContext, name, mode string) ([]reference.Na
 
 // localCandidates are the names under which a local image called name may
 // be stored: the name itself when fully qualified, else its short-name
-// expansions (alias, localhost/, unqualified-search registries).
+// expansions (alias, localhost/, unqualified-search registries) and last
+// the Docker Hub reading ("busybox" = docker.io/library/busybox), which is
+// what clients other than the containers tools assume.
 func localCandidates(sys *types.SystemContext, name string) ([]reference.Named, error) {
 	named, err := shortnames.ResolveLocally(sys, name)
 	if err != nil {
 		return nil, newError(ErrInvalidReference, err,
 			fmt.Sprintf("%q is not a valid image name or ID", name))
+	}
+	if shortnames.IsShortName(name) {
+		if hub, err := reference.ParseNormalizedNamed(name); err == nil {
+			hub = reference.TagNameOnly(hub)
+			if !slices.ContainsFunc(named, func(n reference.Named) bool { return n.String() == hub.String() }) {
+				named = append(named, hub)
+			}
+		}
 	}
 	return named, nil
 }

@@ -297,3 +297,23 @@ func TestCombinePullErrors(t *testing.T) {
 		t.Errorf("mixed: %v", err)
 	}
 }
+
+func TestLocalCandidates(t *testing.T) {
+	sys := writeRegistriesConf(t, `unqualified-search-registries = ["r1.example.com"]`)
+	got, err := localCandidates(sys, "busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, n := range got {
+		names = append(names, n.String())
+	}
+	want := []string{"localhost/busybox:latest", "r1.example.com/busybox:latest", "docker.io/library/busybox:latest"}
+	if fmt.Sprint(names) != fmt.Sprint(want) {
+		t.Fatalf("candidates %v, want %v", names, want)
+	}
+	got, err = localCandidates(sys, "quay.io/a/b")
+	if err != nil || len(got) != 1 || got[0].String() != "quay.io/a/b:latest" {
+		t.Fatalf("qualified: %v %v", got, err)
+	}
+}
