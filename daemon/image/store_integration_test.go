@@ -318,3 +318,43 @@ func TestKillDuringPull(t *testing.T) {
 		t.Fatalf("store not consistent: %v %v", describeReport(report), err)
 	}
 }
+
+// TestPreviousShutdownFromCaller covers the daemon's mode: it keeps the
+// marker itself and only says how the last run ended.
+func TestPreviousShutdownFromCaller(t *testing.T) {
+	env := newEnv(t, "", "")
+	s, err := New(env.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Store().CreateLayer("", "", nil, "", false, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	marker := env.opts.CleanShutdownFile
+	env.opts.CleanShutdownFile = ""
+	for _, tc := range []struct {
+		prev      PreviousShutdown
+		wantCheck bool
+	}{{ShutdownClean, false}, {ShutdownUnclean, true}} {
+		env.logs = &syncBuffer{}
+		env.opts.Logger = newTestLogger(env.logs)
+		env.opts.PreviousShutdown = tc.prev
+		s, err := New(env.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(env.logs.String(), "not clean"); got != tc.wantCheck {
+			t.Errorf("PreviousShutdown %d: checked=%v, want %v\n%s", tc.prev, got, tc.wantCheck, env.logs)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The service left the (caller's) marker alone.
+	if _, err := os.Stat(marker); err != nil {
+		t.Fatalf("marker from the first run: %v", err)
+	}
+}
