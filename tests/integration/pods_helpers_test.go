@@ -29,7 +29,7 @@ var netSeq atomic.Int32
 
 // newTestNet picks a subnet and bridge name unlikely to clash with another
 // test process, and deletes the bridge at the end of the test.
-func newTestNet(t *testing.T, dir string) *testNet {
+func newTestNet(t testing.TB, dir string) *testNet {
 	t.Helper()
 	x := 10 + (os.Getpid()*7+int(netSeq.Add(1))*13)%240
 	n := &testNet{
@@ -72,7 +72,7 @@ func (n *testNet) install(t *testing.T, d *Daemon) {
 }
 
 // startPodDaemon starts crio with the test's network installed.
-func startPodDaemon(t *testing.T) (*Daemon, *testNet) {
+func startPodDaemon(t testing.TB) (*Daemon, *testNet) {
 	t.Helper()
 	RequireRoot(t)
 	dir := TempDir(t)
