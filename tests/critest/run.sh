@@ -143,7 +143,11 @@ done
 $ready || die "crio did not answer on $T/crio.sock within 60s"
 
 # --- critest ---------------------------------------------------------------
-log "critest, focus: ${focus:-(all specs)}"
+if [[ -z ${CRITEST_FOCUS:-} && ${#specs[@]} -gt 0 && ${CRITEST_ALL:-0} != 1 ]]; then
+    log "critest, focused on the ${#specs[@]} ratchet specs"
+else
+    log "critest, focus: ${focus:-(all specs)}"
+fi
 set +e
 "$HARNESS/run-critest.sh" "unix://$T/crio.sock" ${focus:+"--ginkgo.focus=$focus"}
 rc=$?
