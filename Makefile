@@ -53,6 +53,7 @@ test-integration: bin/crio deps
 	fi
 
 test-build:
+	hack/install-deps.sh file git
 	tests/build/reproducible.sh
 
 test-critest: bin/crio deps
