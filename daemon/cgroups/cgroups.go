@@ -116,7 +116,10 @@ func expandSlice(slice string) (string, error) {
 // Cgroup is a pod cgroup: its path and the directories this package made
 // for it (deepest last), which are the only ones Remove deletes.
 type Cgroup struct {
-	Path    string   `json:"path"`
+	Path string `json:"path"`
+	// Dirs is the cgroup's directory in each hierarchy, where processes
+	// are moved in (cgroup.procs).
+	Dirs    []string `json:"dirs,omitempty"`
 	Created []string `json:"created,omitempty"`
 }
 
@@ -124,6 +127,7 @@ type Cgroup struct {
 func (h *Host) Create(path string) (*Cgroup, error) {
 	cg := &Cgroup{Path: path}
 	for _, root := range h.Roots {
+		cg.Dirs = append(cg.Dirs, filepath.Join(root, path))
 		dir := root
 		for _, c := range strings.Split(strings.Trim(path, "/"), "/") {
 			if c == "" {

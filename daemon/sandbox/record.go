@@ -12,6 +12,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/crio-appliance/crio/daemon/cgroups"
+	"github.com/crio-appliance/crio/daemon/pidns"
 )
 
 // State is a pod's lifecycle state as recorded on disk.
@@ -51,6 +52,14 @@ type Sandbox struct {
 
 	Cgroup *cgroups.Cgroup `json:"cgroup,omitempty"`
 
+	// PIDNS is the pinned PID namespace of a pod whose containers share
+	// one (SharedPID), held by Init, which lives in InitCgroup (a child of
+	// the pod cgroup: on cgroup v2 a cgroup with child cgroups cannot hold
+	// processes itself).
+	PIDNS      string          `json:"pidns,omitempty"`
+	Init       *pidns.Holder   `json:"init,omitempty"`
+	InitCgroup *cgroups.Cgroup `json:"init_cgroup,omitempty"`
+
 	// RunDir holds the pod's generated files (resolv.conf, hosts,
 	// hostname) and its shm mount point.
 	RunDir       string `json:"run_dir"`
@@ -80,12 +89,22 @@ type recordFile struct {
 func (sb *Sandbox) clone() *Sandbox {
 	c := *sb
 	c.IPs = append([]string(nil), sb.IPs...)
-	if sb.Cgroup != nil {
-		cg := *sb.Cgroup
-		cg.Created = append([]string(nil), sb.Cgroup.Created...)
-		c.Cgroup = &cg
+	c.Cgroup, c.InitCgroup = cloneCgroup(sb.Cgroup), cloneCgroup(sb.InitCgroup)
+	if sb.Init != nil {
+		h := *sb.Init
+		c.Init = &h
 	}
 	// Config is never mutated after creation; sharing it is safe.
+	return &c
+}
+
+func cloneCgroup(cg *cgroups.Cgroup) *cgroups.Cgroup {
+	if cg == nil {
+		return nil
+	}
+	c := *cg
+	c.Dirs = append([]string(nil), cg.Dirs...)
+	c.Created = append([]string(nil), cg.Created...)
 	return &c
 }
 

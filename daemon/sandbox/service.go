@@ -30,6 +30,7 @@ import (
 	"github.com/crio-appliance/crio/daemon/cgroups"
 	"github.com/crio-appliance/crio/daemon/network"
 	"github.com/crio-appliance/crio/daemon/nsfile"
+	"github.com/crio-appliance/crio/daemon/pidns"
 )
 
 // Network attaches and detaches pods; *network.Manager implements it.
@@ -152,8 +153,9 @@ func New(opts Options) (*Service, error) {
 			}
 			continue
 		}
-		if sb.State == StateReady && sb.NetNS != "" && !nsfile.IsPinned(sb.NetNS) {
-			// The namespaces did not survive (a reboot): the pod cannot run.
+		if sb.State == StateReady && (sb.NetNS != "" && !nsfile.IsPinned(sb.NetNS) || sb.SharedPID && !sb.Init.Alive()) {
+			// The namespaces did not survive (a reboot, or the pod's init
+			// was killed): the pod cannot run.
 			sb.State = StateNotReady
 		}
 		s.byID[sb.ID] = &entry{sb: sb}
@@ -316,6 +318,11 @@ func (s *Service) create(ctx context.Context, sp *spec, cfg *runtimeapi.PodSandb
 	if err := s.store.save(sb); err != nil {
 		return nil, err
 	}
+	if sp.sharedPID {
+		if err := s.startInit(sb); err != nil {
+			return nil, err
+		}
+	}
 	if err := s.mountShm(sb, sp); err != nil {
 		return nil, err
 	}
@@ -393,6 +400,35 @@ func (s *Service) pinNamespaces(sb *Sandbox, sp *spec) error {
 		return fmt.Errorf("pod namespaces: %w", err)
 	}
 	return nil
+}
+
+// initStopTimeout bounds the wait for a killed pod init to go.
+const initStopTimeout = 10 * time.Second
+
+// startInit starts the process that holds the pod's shared PID namespace,
+// in the pod's other namespaces and in a cgroup below the pod's.
+func (s *Service) startInit(sb *Sandbox) error {
+	cg, err := s.opts.Cgroups.Create(filepath.Join(sb.Cgroup.Path, "pod-init"))
+	if err != nil {
+		return fmt.Errorf("pod init cgroup: %w", err)
+	}
+	sb.InitCgroup = cg
+	sb.PIDNS = filepath.Join(s.opts.NamespacesDir, "pidns", sb.ID)
+	if err := s.store.save(sb); err != nil {
+		return err
+	}
+	join := map[string]string{}
+	for kind, p := range map[string]string{"net": sb.NetNS, "ipc": sb.IPCNS, "uts": sb.UTSNS} {
+		if p != "" {
+			join[kind] = p
+		}
+	}
+	h, err := pidns.Start(pidns.Options{ID: sb.ID, JoinNS: join, CgroupDirs: cg.Dirs, PinPath: sb.PIDNS})
+	if err != nil {
+		return fmt.Errorf("pod PID namespace: %w", err)
+	}
+	sb.Init = h
+	return s.store.save(sb)
 }
 
 func (s *Service) mountShm(sb *Sandbox, sp *spec) error {
@@ -576,6 +612,10 @@ func (s *Service) stopLocked(ctx context.Context, sb *Sandbox) error {
 			return fmt.Errorf("stop containers of pod %s: %w", sb.ID, err)
 		}
 	}
+	if err := sb.Init.Stop(initStopTimeout); err != nil {
+		return fmt.Errorf("stop pod %s: %w", sb.ID, err)
+	}
+	sb.Init = nil
 	if sb.Network != "" {
 		if err := s.opts.Network.Teardown(ctx, s.netPod(sb, nil)); err != nil {
 			return fmt.Errorf("stop pod %s: %w", sb.ID, err)
@@ -628,6 +668,16 @@ func (s *Service) Remove(ctx context.Context, id string) error {
 // field, so a retry after a failure does only what is left.
 func (s *Service) release(ctx context.Context, sb *Sandbox) error {
 	var errs []error
+	if err := sb.Init.Stop(initStopTimeout); err != nil {
+		errs = append(errs, err)
+	} else {
+		sb.Init = nil
+	}
+	if err := pidns.Unpin(sb.PIDNS); err != nil {
+		errs = append(errs, err)
+	} else {
+		sb.PIDNS = ""
+	}
 	if sb.Network != "" {
 		if err := s.opts.Network.Teardown(ctx, s.netPod(sb, nil)); err != nil {
 			errs = append(errs, err)
@@ -650,7 +700,14 @@ func (s *Service) release(ctx context.Context, sb *Sandbox) error {
 			*p = ""
 		}
 	}
-	if sb.Cgroup != nil {
+	if sb.InitCgroup != nil && sb.Init == nil {
+		if err := cgroups.Remove(sb.InitCgroup); err != nil {
+			errs = append(errs, err)
+		} else {
+			sb.InitCgroup = nil
+		}
+	}
+	if sb.Cgroup != nil && sb.InitCgroup == nil {
 		if err := cgroups.Remove(sb.Cgroup); err != nil {
 			errs = append(errs, err)
 		} else {

@@ -15,7 +15,7 @@ import (
 
 // footprint counts what pods of one daemon and network leave on the host.
 type footprint struct {
-	Mounts, NSFiles, Cgroups, Veths, IPTables, IPAM, CNICache, Records, RunDirs int
+	Mounts, NSFiles, Cgroups, Veths, IPTables, IPAM, CNICache, Records, RunDirs, InitProcs int
 }
 
 func takeFootprint(t *testing.T, d *Daemon, n *testNet, ids map[string]bool) footprint {
@@ -30,7 +30,7 @@ func takeFootprint(t *testing.T, d *Daemon, n *testNet, ids map[string]bool) foo
 			f.Mounts++
 		}
 	}
-	for _, k := range []string{"netns", "ipcns", "utsns"} {
+	for _, k := range []string{"netns", "ipcns", "utsns", "pidns"} {
 		e, _ := os.ReadDir(filepath.Join(d.Dir, "ns", k))
 		f.NSFiles += len(e)
 	}
@@ -71,6 +71,14 @@ func takeFootprint(t *testing.T, d *Daemon, n *testNet, ids map[string]bool) foo
 	}
 	cache, _ := filepath.Glob(filepath.Join("/var/lib/cni/results", n.Name+"-*"))
 	f.CNICache = len(cache)
+	// The processes holding shared PID namespaces name their pod.
+	cmdlines, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, c := range cmdlines {
+		b, _ := os.ReadFile(c)
+		if name, id, ok := strings.Cut(string(b), "\x00"); ok && name == "crio-pod-init" && ids[strings.TrimRight(id, "\x00")] {
+			f.InitProcs++
+		}
+	}
 	rec, _ := os.ReadDir(filepath.Join(d.Dir, "root", "crio-sandboxes"))
 	f.Records = len(rec)
 	run, _ := os.ReadDir(filepath.Join(d.Dir, "runroot", "crio-sandboxes"))
@@ -124,9 +132,11 @@ func TestFiftyPodsLeaveNothingBehind(t *testing.T) {
 
 	during := takeFootprint(t, d, n, ids)
 	t.Logf("footprint before %+v, with %d pods %+v", before, len(ids), during)
-	// Each pod: 3 namespace files, 4 mounts (3 namespaces + shm), one veth,
-	// one address, cgroups in every v1 hierarchy.
-	if during.NSFiles-before.NSFiles != 3*len(ids) || during.Mounts-before.Mounts != 4*len(ids) ||
+	// Each pod (sharing one PID namespace, the default): 4 namespace files,
+	// 5 mounts (4 namespaces + shm), an init process, one veth, one
+	// address, cgroups in every v1 hierarchy.
+	if during.NSFiles-before.NSFiles != 4*len(ids) || during.Mounts-before.Mounts != 5*len(ids) ||
+		during.InitProcs != len(ids) ||
 		during.Veths-before.Veths != len(ids) || during.IPAM-before.IPAM != len(ids) ||
 		during.Cgroups == 0 || during.IPTables <= before.IPTables || during.Records-before.Records != len(ids) {
 		t.Errorf("with %d pods: before %+v, during %+v", len(ids), before, during)
