@@ -126,6 +126,10 @@ func removePod(t *testing.T, d *Daemon, id string) {
 // podRecord is the part of the verbose status info tests look at.
 type podRecord struct {
 	NetNS, IPCNS, UTSNS string
+	PIDNS               string `json:"pidns"`
+	Init                *struct {
+		PID int `json:"pid"`
+	} `json:"init"`
 	ResolvPath          string `json:"resolv_path"`
 	HostsPath           string `json:"hosts_path"`
 	ShmPath             string `json:"shm_path"`
@@ -184,6 +188,23 @@ func ctxTimeout(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// sameFile reports whether two paths name the same inode (namespace files).
+func sameFile(a, b string) bool {
+	fa, err1 := os.Stat(a)
+	fb, err2 := os.Stat(b)
+	return err1 == nil && err2 == nil && os.SameFile(fa, fb)
+}
+
+// procAlive reports whether pid runs and is not a zombie.
+func procAlive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	return i > 0 && i+2 < len(b) && b[i+2] != 'Z'
 }
 
 func hasPrefixLine(s, prefix string) bool {

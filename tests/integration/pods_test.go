@@ -53,6 +53,20 @@ func TestPodNetworkAndNamespaces(t *testing.T) {
 		}
 	}
 
+	// Pods sharing one PID namespace (the default) have it pinned, held by
+	// an init process that is PID 1 there and lives in the pod's other
+	// namespaces.
+	if recA.Init == nil || recA.PIDNS == "" {
+		t.Fatalf("no pod init: %+v", recA)
+	}
+	initPID := recA.Init.PID
+	if !sameFile(fmt.Sprintf("/proc/%d/ns/pid", initPID), recA.PIDNS) || !sameFile(fmt.Sprintf("/proc/%d/ns/net", initPID), recA.NetNS) {
+		t.Error("pod init is not in the pinned PID namespace and the pod's network namespace")
+	}
+	if out, err := exec.Command("nsenter", "--pid="+recA.PIDNS, "--", "busybox", "sh", "-c", "echo $$").Output(); err != nil || strings.TrimSpace(string(out)) == "1" {
+		t.Errorf("a process joining the pod's PID namespace: pid %q (%v); PID 1 should be taken by the init", out, err)
+	}
+
 	// A reaches B and B reaches A, from inside their network namespaces.
 	for _, c := range []struct{ from, to string }{{recA.NetNS, stB.Network.Ip}, {recB.NetNS, stA.Network.Ip}} {
 		if out, err := inNetns(c.from, "busybox", "ping", "-c", "1", "-W", "3", c.to).CombinedOutput(); err != nil {
@@ -118,6 +132,9 @@ func TestPodNetworkAndNamespaces(t *testing.T) {
 	if stA.State != runtimeapi.PodSandboxState_SANDBOX_NOTREADY || stA.GetNetwork().GetIp() != "" {
 		t.Errorf("after stop: %v", stA)
 	}
+	if procAlive(initPID) {
+		t.Errorf("pod init %d still runs after stop", initPID)
+	}
 	list, err = d.Runtime().ListPodSandbox(Context(t), &runtimeapi.ListPodSandboxRequest{Filter: &runtimeapi.PodSandboxFilter{
 		State: &runtimeapi.PodSandboxStateValue{State: runtimeapi.PodSandboxState_SANDBOX_READY},
 	}})
@@ -130,7 +147,7 @@ func TestPodNetworkAndNamespaces(t *testing.T) {
 			t.Fatalf("RemovePodSandbox: %v", err)
 		}
 	}
-	for _, p := range []string{recA.NetNS, recA.IPCNS, recA.UTSNS, recA.ResolvPath, recA.LogDir} {
+	for _, p := range []string{recA.NetNS, recA.IPCNS, recA.UTSNS, recA.PIDNS, recA.ResolvPath, recA.LogDir} {
 		if _, err := os.Stat(p); !os.IsNotExist(err) {
 			t.Errorf("%s left behind: %v", p, err)
 		}
@@ -166,7 +183,7 @@ func TestHostNetworkPod(t *testing.T) {
 	if ns := st.GetLinux().GetNamespaces().GetOptions(); ns.GetNetwork() != runtimeapi.NamespaceMode_NODE || ns.GetPid() != runtimeapi.NamespaceMode_NODE {
 		t.Errorf("namespace options: %v", ns)
 	}
-	if rec.NetNS != "" || rec.IPCNS != "" || rec.UTSNS != "" || rec.ShmPath != "" {
+	if rec.NetNS != "" || rec.IPCNS != "" || rec.UTSNS != "" || rec.ShmPath != "" || rec.PIDNS != "" || rec.Init != nil {
 		t.Errorf("host pod has pinned namespaces or shm: %+v", rec)
 	}
 	entries, _ := os.ReadDir(filepath.Join(d.Dir, "ns", "netns"))
@@ -375,8 +392,16 @@ func TestPodsListedAfterRestart(t *testing.T) {
 	if st.State != runtimeapi.PodSandboxState_SANDBOX_READY || st.GetNetwork().GetIp() == "" {
 		t.Errorf("after restart: %v", st)
 	}
+	// The pod's init survived the restart; the new daemon, not its
+	// parent, still stops it.
+	if rec.Init == nil || !procAlive(rec.Init.PID) {
+		t.Fatalf("pod init did not survive the restart: %+v", rec.Init)
+	}
 	removePod(t, d2, id)
 	if _, err := os.Stat(rec.NetNS); !os.IsNotExist(err) {
 		t.Errorf("netns left: %v", err)
+	}
+	if procAlive(rec.Init.PID) {
+		t.Errorf("pod init %d still runs after remove", rec.Init.PID)
 	}
 }
