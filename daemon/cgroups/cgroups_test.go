@@ -72,3 +72,38 @@ func TestCreateRemove(t *testing.T) {
 		t.Errorf("second remove: %v", err)
 	}
 }
+
+// The v2 code path, on this host's cgroup2 mount (the unified hierarchy of
+// a hybrid host, or /sys/fs/cgroup on a v2 host).
+func TestCreateRemoveV2(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	root := ""
+	for _, r := range []string{"/sys/fs/cgroup/unified", "/sys/fs/cgroup"} {
+		if _, err := os.Stat(filepath.Join(r, "cgroup.controllers")); err == nil {
+			root = r
+			break
+		}
+	}
+	if root == "" {
+		t.Skip("no cgroup2 mount")
+	}
+	h := &Host{V2: true, Roots: []string{root}}
+	cg, err := h.Create("/crio-cgtest-v2/pod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cg.Dirs) != 1 || cg.Dirs[0] != filepath.Join(root, "crio-cgtest-v2/pod") {
+		t.Errorf("dirs %v", cg.Dirs)
+	}
+	if _, err := os.Stat(filepath.Join(cg.Dirs[0], "cgroup.procs")); err != nil {
+		t.Error(err)
+	}
+	if err := Remove(cg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "crio-cgtest-v2")); !os.IsNotExist(err) {
+		t.Errorf("v2 cgroup left: %v", err)
+	}
+}

@@ -1,0 +1,185 @@
+package sandbox
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"go.podman.io/storage/pkg/reexec"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crio-appliance/crio/daemon/cgroups"
+	"github.com/crio-appliance/crio/daemon/network"
+)
+
+func TestMain(m *testing.M) {
+	if reexec.Init() { // the pod init helper re-executes this binary
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// newService runs a Service on real parts under a temporary directory: no
+// CNI network is configured, so tests use host-network pods or fail before
+// the network step.
+func newService(t *testing.T, dir string) *Service {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	h, err := cgroups.Detect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Options{
+		StateDir: filepath.Join(dir, "state"), RunDir: filepath.Join(dir, "run"),
+		NamespacesDir: filepath.Join(dir, "ns"), LogDir: filepath.Join(dir, "logs"),
+		CgroupManager: "cgroupfs", DefaultCgroupParent: "/crio-sandbox-test",
+		Network: network.New(network.Options{NetworkDir: filepath.Join(dir, "net.d")}),
+		Cgroups: h,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, r := range h.Roots {
+			os.Remove(filepath.Join(r, "crio-sandbox-test")) // fails while another test's pods live below
+		}
+	})
+	return s
+}
+
+func hostNetConfig(name string) *runtimeapi.PodSandboxConfig {
+	return &runtimeapi.PodSandboxConfig{
+		Metadata: &runtimeapi.PodSandboxMetadata{Name: name, Namespace: "ns", Uid: "uid-" + name},
+		Linux: &runtimeapi.LinuxPodSandboxConfig{
+			SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{NamespaceOptions: &runtimeapi.NamespaceOption{
+				Network: runtimeapi.NamespaceMode_NODE, Pid: runtimeapi.NamespaceMode_POD,
+			}},
+			Sysctls: map[string]string{"kernel.msgmax": "9000"},
+		},
+	}
+}
+
+// leftovers lists what exists of a pod's resources.
+func leftovers(sb *Sandbox) []string {
+	var out []string
+	for _, p := range []string{sb.IPCNS, sb.PIDNS, sb.RunDir, sb.LogDir} {
+		if p == "" {
+			continue
+		}
+		if _, err := os.Stat(p); err == nil {
+			out = append(out, p)
+		}
+	}
+	if sb.Cgroup != nil {
+		for _, d := range sb.Cgroup.Dirs {
+			if _, err := os.Stat(d); err == nil {
+				out = append(out, d)
+			}
+		}
+	}
+	if sb.Init != nil && sb.Init.Alive() {
+		out = append(out, "init process")
+	}
+	return out
+}
+
+func TestHostNetworkPodLifecycle(t *testing.T) {
+	dir := t.TempDir()
+	s := newService(t, dir)
+	ctx := context.Background()
+	sb, err := s.Run(ctx, hostNetConfig("a"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sb.IPCNS == "" || sb.NetNS != "" || sb.Init == nil || !sb.Init.Alive() || !sb.ShmMounted {
+		t.Fatalf("pod %+v", sb)
+	}
+	if len(leftovers(sb)) == 0 {
+		t.Fatal("nothing to check")
+	}
+	// A second service on the same state lists the pod.
+	s2 := newService(t, dir)
+	if got := s2.List(Filter{}); len(got) != 1 || got[0].ID != sb.ID || !got[0].Ready() {
+		t.Errorf("restored list: %v", got)
+	}
+	if err := s.Remove(ctx, sb.ID); err != nil {
+		t.Fatal(err)
+	}
+	if l := leftovers(sb); len(l) != 0 {
+		t.Errorf("left behind: %v", l)
+	}
+	if _, err := s.Get(sb.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Get after remove: %v", err)
+	}
+}
+
+// A daemon that died half-way through RunPodSandbox leaves a record in
+// state "creating"; the next start undoes everything it names.
+func TestRestoreUndoesHalfCreatedPod(t *testing.T) {
+	dir := t.TempDir()
+	s := newService(t, dir)
+	sb, err := s.Run(context.Background(), hostNetConfig("half"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "state", sb.ID+".json")
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec map[string]any
+	json.Unmarshal(raw, &rec)
+	rec["state"] = string(StateCreating)
+	raw, _ = json.Marshal(rec)
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s2 := newService(t, dir)
+	if got := s2.List(Filter{}); len(got) != 0 {
+		t.Errorf("half-created pod listed: %v", got)
+	}
+	if l := leftovers(sb); len(l) != 0 {
+		t.Errorf("left behind: %v", l)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("record left: %v", err)
+	}
+}
+
+// A failure in the middle of RunPodSandbox undoes the steps before it.
+func TestRunFailureLeavesNothing(t *testing.T) {
+	dir := t.TempDir()
+	s := newService(t, dir)
+	cfg := hostNetConfig("fail")
+	cfg.Linux.Sysctls = map[string]string{"kernel.msgmax": "not-a-number"}
+	if _, err := s.Run(context.Background(), cfg, ""); err == nil || !strings.Contains(err.Error(), "msgmax") {
+		t.Fatalf("Run: %v", err)
+	}
+	// A pod network that is not ready fails after namespaces, cgroup, init
+	// and shm exist.
+	cfg = hostNetConfig("nonet")
+	cfg.Linux.SecurityContext.NamespaceOptions.Network = runtimeapi.NamespaceMode_POD
+	if _, err := s.Run(context.Background(), cfg, ""); !errors.Is(err, network.ErrNotReady) {
+		t.Fatalf("Run without network: %v", err)
+	}
+	for _, sub := range []string{"state", "run", "logs", "ns/netns", "ns/ipcns", "ns/utsns", "ns/pidns"} {
+		entries, _ := os.ReadDir(filepath.Join(dir, sub))
+		if len(entries) != 0 {
+			t.Errorf("%s: %d entries left", sub, len(entries))
+		}
+	}
+	for _, d := range []string{"/sys/fs/cgroup/memory/crio-sandbox-test", "/sys/fs/cgroup/pids/crio-sandbox-test"} {
+		entries, _ := os.ReadDir(d)
+		for _, e := range entries {
+			if e.IsDir() {
+				t.Errorf("cgroup %s/%s left", d, e.Name())
+			}
+		}
+	}
+}
