@@ -10,18 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"go.podman.io/storage/pkg/reexec"
 	"golang.org/x/sys/unix"
 
 	"github.com/crio-appliance/crio/daemon/nsfile"
 )
-
-func TestMain(m *testing.M) {
-	if reexec.Init() {
-		return
-	}
-	os.Exit(m.Run())
-}
 
 func statusField(t *testing.T, pid int, key string) string {
 	t.Helper()
@@ -63,6 +55,7 @@ func TestHolder(t *testing.T) {
 	pinPath := filepath.Join(dir, "pidns", "p1")
 	h, err := Start(Options{
 		ID:      "p1",
+		RootDir: filepath.Join(dir, "init-root"),
 		JoinNS:  map[string]string{"net": pinned[nsfile.Net], "ipc": pinned[nsfile.IPC], "uts": pinned[nsfile.UTS]},
 		PinPath: pinPath,
 	})
@@ -81,9 +74,6 @@ func TestHolder(t *testing.T) {
 	if c := statusField(t, h.PID, "CapEff"); c != "0000000000000000" {
 		t.Errorf("CapEff = %q", c)
 	}
-	if c := statusField(t, h.PID, "NoNewPrivs"); c != "1" {
-		t.Errorf("NoNewPrivs = %q", c)
-	}
 	for kind, k := range map[string]nsfile.Kind{"net": nsfile.Net, "ipc": nsfile.IPC, "uts": nsfile.UTS} {
 		if inode(t, fmt.Sprintf("/proc/%d/ns/%s", h.PID, kind)) != inode(t, pinned[k]) {
 			t.Errorf("holder not in the pod's %s namespace", kind)
@@ -92,16 +82,40 @@ func TestHolder(t *testing.T) {
 	if inode(t, fmt.Sprintf("/proc/%d/ns/pid", h.PID)) != inode(t, pinPath) || !nsfile.IsPinned(pinPath) {
 		t.Error("PID namespace not pinned")
 	}
-	// The helper replaced itself with the tiny wait-forever program.
-	if exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", h.PID)); !strings.HasPrefix(exe, "/memfd:crio-pod-init") {
-		t.Errorf("holder runs %q, want the memfd program", exe)
+	if exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", h.PID)); exe != filepath.Join(dir, "init-root", programName) {
+		t.Errorf("holder runs %q", exe)
+	}
+	if g := statusField(t, h.PID, "Groups"); g != "" {
+		t.Errorf("Groups = %q", g)
+	}
+	// Orphans re-parented to the init are reaped (SIGCHLD ignored).
+	if out, err := exec.Command("nsenter", "--pid="+pinPath, "--", "busybox", "sh", "-c", "busybox sleep 0.2 & exit 0").CombinedOutput(); err != nil {
+		t.Fatalf("orphan: %v %s", err, out)
+	}
+	time.Sleep(600 * time.Millisecond)
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, st := range stats {
+		b, _ := os.ReadFile(st)
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+		if len(f) > 2 && f[1] == fmt.Sprint(h.PID) && f[0] == "Z" {
+			t.Errorf("zombie child of the init: %s", b)
+		}
+	}
+	if !h.Alive() {
+		t.Fatal("init died")
 	}
 	if rss := statusField(t, h.PID, "VmRSS"); rss == "" || len(strings.Fields(rss)) != 2 || len(strings.Fields(rss)[0]) > 3 {
 		t.Errorf("holder VmRSS = %q, want under 1000 kB", rss)
 	}
 	entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/root/", h.PID))
-	if err != nil || len(entries) != 0 {
-		t.Errorf("holder root has %v (%v), want empty", entries, err)
+	if err != nil || len(entries) != 1 || entries[0].Name() != programName {
+		t.Errorf("holder root has %v (%v), want only the program", entries, err)
+	}
+	if cwd, _ := os.Readlink(fmt.Sprintf("/proc/%d/cwd", h.PID)); cwd != filepath.Join(dir, "init-root") {
+		t.Errorf("holder cwd %q is outside its root", cwd)
+	}
+	if d := dumpable(t, h.PID); d {
+		t.Error("holder is dumpable")
 	}
 	if err := h.Stop(5 * time.Second); err != nil {
 		t.Fatal(err)
@@ -158,6 +172,16 @@ func TestWaitForeverELF(t *testing.T) {
 		cmd.Process.Kill()
 		<-done
 	}
+}
+
+// dumpable reports whether an unprivileged process of the same uid could
+// inspect pid: /proc/<pid>/environ is owned by root for a non-dumpable one.
+func dumpable(t *testing.T, pid int) bool {
+	var st unix.Stat_t
+	if err := unix.Stat(fmt.Sprintf("/proc/%d/environ", pid), &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Uid != 0
 }
 
 func haveCmd(name string) bool {

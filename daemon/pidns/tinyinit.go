@@ -1,34 +1,50 @@
 package pidns
 
-import (
-	"encoding/binary"
-	"fmt"
-	"runtime"
-	"syscall"
-	"unsafe"
+import "encoding/binary"
 
-	"golang.org/x/sys/unix"
-)
-
-// The helper, once set up, replaces itself with a tiny static program that
-// only waits forever: a re-executed crio keeps several MiB of private
-// memory from initialising its packages, per pod, for the pod's lifetime;
-// this program keeps a page or two. It needs no signal handling: SIGCHLD is
-// ignored before the exec (the disposition survives it), so the kernel
-// reaps orphans; as PID 1 of its namespace it cannot be signalled from
-// inside the pod except by handled signals, of which there are none; and
-// the daemon stops it with SIGKILL.
+// initProgram is what a pod's init runs: a tiny static program that sets
+// SIGCHLD to SIG_IGN (so the kernel reaps the orphans re-parented to it)
+// and then waits forever. A pause image needs an image pull, a runc run
+// and a conmon per pod; a re-executed crio would carry megabytes of
+// initialised Go packages for the pod's lifetime. This keeps a page or two
+// and starts in about a millisecond. It handles no signal, so as PID 1 of
+// its namespace nothing inside the pod can kill it; the daemon uses
+// SIGKILL.
 //
-// The machine code, per architecture (verified with the Go assembler):
+// The machine code, per architecture (assembled and checked with the Go
+// assembler and objdump):
 //
-//	amd64:  loop: mov eax, 34 (pause); syscall; jmp loop
-//	arm64:  mov x8, #73 (ppoll; x0-x3 are zero at entry); loop: svc #0; b loop
+//	amd64: xor eax,eax; push rax x3; push 1        ; struct sigaction {SIG_IGN, 0, 0, 0} on the stack
+//	       mov edi,17; mov rsi,rsp; xor edx,edx; mov r10d,8; mov eax,13; syscall   ; rt_sigaction(SIGCHLD, ...)
+//	loop:  mov eax,34; syscall; jmp loop                                          ; pause()
+//	arm64: sub sp,sp,#32; mov x1,#1; str x1,[sp]; str xzr,[sp,#8]; str xzr,[sp,#16]; str xzr,[sp,#24]
+//	       mov x0,#17; mov x1,sp; mov x2,xzr; mov x3,#8; mov x8,#134; svc #0       ; rt_sigaction
+//	       mov x0..x4,xzr; mov x8,#73                                              ; ppoll(NULL, 0, NULL, NULL)
+//	loop:  svc #0; b loop
 var waitForeverCode = map[string]struct {
 	machine uint16
 	code    []byte
 }{
-	"amd64": {machine: 0x3e, code: []byte{0xb8, 0x22, 0x00, 0x00, 0x00, 0x0f, 0x05, 0xeb, 0xf7}},
-	"arm64": {machine: 0xb7, code: []byte{0x28, 0x09, 0x80, 0xd2, 0x01, 0x00, 0x00, 0xd4, 0xff, 0xff, 0xff, 0x17}},
+	"amd64": {machine: 0x3e, code: []byte{
+		0x31, 0xc0, 0x50, 0x50, 0x50, 0x6a, 0x01,
+		0xbf, 0x11, 0x00, 0x00, 0x00, 0x48, 0x89, 0xe6, 0x31, 0xd2,
+		0x41, 0xba, 0x08, 0x00, 0x00, 0x00, 0xb8, 0x0d, 0x00, 0x00, 0x00, 0x0f, 0x05,
+		0xb8, 0x22, 0x00, 0x00, 0x00, 0x0f, 0x05, 0xeb, 0xf7,
+	}},
+	"arm64": {machine: 0xb7, code: arm64Code(
+		0xd10083ff, 0xb24003e1, 0xf90003e1, 0xf90007ff, 0xf9000bff, 0xf9000fff,
+		0xd2800220, 0x910003e1, 0xaa1f03e2, 0xb27d03e3, 0xd28010c8, 0xd4000001,
+		0xaa1f03e0, 0xaa1f03e1, 0xaa1f03e2, 0xaa1f03e3, 0xaa1f03e4, 0xd2800928,
+		0xd4000001, 0x17ffffff,
+	)},
+}
+
+func arm64Code(insns ...uint32) []byte {
+	b := make([]byte, 0, 4*len(insns))
+	for _, i := range insns {
+		b = binary.LittleEndian.AppendUint32(b, i)
+	}
+	return b
 }
 
 // waitForeverELF builds a minimal static ELF executable (one R+X segment)
@@ -66,38 +82,4 @@ func waitForeverELF(arch string) []byte {
 	le.PutUint64(ph[40:], total)
 	le.PutUint64(ph[48:], 0x1000)
 	return append(b, c.code...)
-}
-
-// execWaitForever replaces the process with the wait-forever program,
-// loaded from a sealed memfd (the helper's root is an empty noexec tmpfs,
-// and the memfd needs no path). It returns only on failure.
-func execWaitForever(argv []string) error {
-	elf := waitForeverELF(runtime.GOARCH)
-	if elf == nil {
-		return fmt.Errorf("no wait-forever program for %s", runtime.GOARCH)
-	}
-	fd, err := unix.MemfdCreate("crio-pod-init", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
-	if err != nil {
-		return fmt.Errorf("memfd: %w", err)
-	}
-	if _, err := unix.Write(fd, elf); err != nil {
-		unix.Close(fd)
-		return fmt.Errorf("memfd: %w", err)
-	}
-	// Sealed, so nothing can change the program under a running pod.
-	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_SEAL|unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_WRITE); err != nil {
-		unix.Close(fd)
-		return fmt.Errorf("memfd seal: %w", err)
-	}
-	argvp, err := syscall.SlicePtrFromStrings(argv)
-	if err != nil {
-		unix.Close(fd)
-		return err
-	}
-	envp := []*byte{nil}
-	empty, _ := unix.BytePtrFromString("")
-	_, _, errno := unix.Syscall6(unix.SYS_EXECVEAT, uintptr(fd), uintptr(unsafe.Pointer(empty)),
-		uintptr(unsafe.Pointer(&argvp[0])), uintptr(unsafe.Pointer(&envp[0])), unix.AT_EMPTY_PATH, 0)
-	unix.Close(fd)
-	return fmt.Errorf("execveat: %w", errno)
 }

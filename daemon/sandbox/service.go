@@ -423,7 +423,10 @@ func (s *Service) startInit(sb *Sandbox) error {
 			join[kind] = p
 		}
 	}
-	h, err := pidns.Start(pidns.Options{ID: sb.ID, JoinNS: join, CgroupDirs: cg.Dirs, PinPath: sb.PIDNS})
+	h, err := pidns.Start(pidns.Options{
+		ID: sb.ID, RootDir: filepath.Join(s.opts.RunDir, "init-root"),
+		JoinNS: join, CgroupDirs: cg.Dirs, PinPath: sb.PIDNS,
+	})
 	if err != nil {
 		return fmt.Errorf("pod PID namespace: %w", err)
 	}

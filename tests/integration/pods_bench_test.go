@@ -9,27 +9,30 @@ import (
 )
 
 // BenchmarkRunPodSandbox reports RunPodSandbox latency percentiles, one
-// pod at a time, on the CNI bridge and on the host network:
+// pod at a time, on the CNI bridge and on the host network, with and
+// without a shared PID namespace (which starts the pod init):
 //
 //	go test -tags ... ./tests/integration -run '^$' -bench RunPodSandbox -benchtime 50x
 func BenchmarkRunPodSandbox(b *testing.B) {
-	for _, hostNet := range []bool{false, true} {
-		name := "cni"
-		if hostNet {
-			name = "hostnet"
-		}
-		b.Run(name, func(b *testing.B) {
+	for _, v := range []struct {
+		name               string
+		hostNet, sharedPID bool
+	}{{"cni-sharedpid", false, true}, {"cni", false, false}, {"hostnet-sharedpid", true, true}, {"hostnet", true, false}} {
+		b.Run(v.name, func(b *testing.B) {
 			d, _ := startPodDaemon(b)
 			var lat []time.Duration
 			var ids []string
 			b.ResetTimer()
 			for range b.N {
 				cfg := podConfig("bench")
-				if hostNet {
-					cfg.Linux.SecurityContext = &runtimeapi.LinuxSandboxSecurityContext{NamespaceOptions: &runtimeapi.NamespaceOption{
-						Network: runtimeapi.NamespaceMode_NODE, Pid: runtimeapi.NamespaceMode_CONTAINER,
-					}}
+				ns := &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_CONTAINER}
+				if v.hostNet {
+					ns.Network = runtimeapi.NamespaceMode_NODE
 				}
+				if v.sharedPID {
+					ns.Pid = runtimeapi.NamespaceMode_POD
+				}
+				cfg.Linux.SecurityContext = &runtimeapi.LinuxSandboxSecurityContext{NamespaceOptions: ns}
 				start := time.Now()
 				resp, err := d.Runtime().RunPodSandbox(Context(b), &runtimeapi.RunPodSandboxRequest{Config: cfg})
 				lat = append(lat, time.Since(start))
