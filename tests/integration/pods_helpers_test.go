@@ -130,11 +130,11 @@ type podRecord struct {
 	Init                *struct {
 		PID int `json:"pid"`
 	} `json:"init"`
-	ResolvPath          string `json:"resolv_path"`
-	HostsPath           string `json:"hosts_path"`
-	ShmPath             string `json:"shm_path"`
-	LogDir              string `json:"log_dir"`
-	Cgroup              *struct {
+	ResolvPath string `json:"resolv_path"`
+	HostsPath  string `json:"hosts_path"`
+	ShmPath    string `json:"shm_path"`
+	LogDir     string `json:"log_dir"`
+	Cgroup     *struct {
 		Path string `json:"path"`
 	} `json:"cgroup"`
 }
