@@ -84,7 +84,30 @@ func startPodDaemon(t testing.TB) (*Daemon, *testNet) {
 		t.Fatal(err)
 	}
 	d := StartDaemon(t, Options{Dir: dir})
+	// Runs before StartDaemon's cleanup kills the daemon: a failed test
+	// must not leave pods (their init processes, veths, addresses) behind.
+	t.Cleanup(func() { removeAllPods(d) })
 	return d, n
+}
+
+// removeAllPods stops and removes every pod the daemon knows, if it still
+// answers.
+func removeAllPods(d *Daemon) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	select {
+	case <-d.Exited():
+		return
+	default:
+	}
+	list, err := d.Runtime().ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{})
+	if err != nil {
+		return
+	}
+	for _, p := range list.Items {
+		d.Runtime().StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: p.Id})
+		d.Runtime().RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: p.Id})
+	}
 }
 
 var podSeq atomic.Int32
