@@ -1,0 +1,344 @@
+package container
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
+	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crio-appliance/crio/daemon/image"
+	"github.com/crio-appliance/crio/daemon/oci"
+	"github.com/crio-appliance/crio/daemon/sandbox"
+	"github.com/crio-appliance/crio/daemon/spec"
+)
+
+// createTimeout bounds one creation; the caller's deadline does not cut it
+// short (the kubelet retries, and the retry waits for this one).
+const createTimeout = 4 * time.Minute
+
+// Create makes a container in pod podID, or returns the container an
+// identical earlier request made (also while that one is in flight).
+func (s *Service) Create(ctx context.Context, podID string, cfg *runtimeapi.ContainerConfig) (*Container, error) {
+	if err := validateRequest(cfg); err != nil {
+		return nil, err
+	}
+	pod, err := s.opts.Pods.Get(podID)
+	if errors.Is(err, sandbox.ErrNotFound) {
+		return nil, notFound("pod sandbox %q", clip(podID))
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !pod.Ready() {
+		return nil, precondition("pod sandbox %s is not ready (stopped or being removed)", pod.ID)
+	}
+	hash, err := configHash(pod.ID, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("hash container config: %w", err)
+	}
+	name := containerName(cfg, pod.Config.GetMetadata())
+
+	var res *reservation
+	for res == nil {
+		s.mu.Lock()
+		r, ok := s.byName[name]
+		if !ok {
+			res = &reservation{hash: hash, done: make(chan struct{})}
+			s.byName[name] = res
+			s.mu.Unlock()
+			break
+		}
+		if r.hash != hash {
+			id := r.id
+			s.mu.Unlock()
+			return nil, fmt.Errorf("%w: container %s (id %.12s) was created with a different configuration; remove it first or use a new attempt number", ErrAlreadyExists, name, id)
+		}
+		if r.done == nil {
+			id := r.id
+			s.mu.Unlock()
+			return s.Get(id)
+		}
+		done := r.done
+		s.mu.Unlock()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), createTimeout)
+	e, err := s.create(cctx, pod, cfg, hash, name)
+	cancel()
+	s.mu.Lock()
+	if err != nil {
+		delete(s.byName, name)
+	} else {
+		res.id = e.c.ID
+		s.byID[e.c.ID] = e
+	}
+	close(res.done)
+	res.done = nil
+	s.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	// An exit (a kill before start) the watcher saw before the container
+	// was registered would otherwise be missed.
+	s.recordExit(e.c.ID)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.c.clone(), nil
+}
+
+func (s *Service) create(ctx context.Context, pod *sandbox.Sandbox, cfg *runtimeapi.ContainerConfig, hash, name string) (_ *entry, err error) {
+	start := time.Now()
+	handlerName := pod.RuntimeHandler
+	if handlerName == "" {
+		handlerName = s.opts.DefaultHandler
+	}
+	h, err := s.handler(handlerName)
+	if err != nil {
+		return nil, precondition("pod %s: %v", pod.ID, err)
+	}
+	img, err := s.opts.Images.Status(ctx, cfg.GetImage().GetImage(), false)
+	if err != nil {
+		if errors.Is(err, image.ErrNotFound) {
+			return nil, notFound("image %q is not present on this node (CreateContainer does not pull; PullImage first)", clip(cfg.GetImage().GetImage()))
+		}
+		if errors.Is(err, image.ErrInvalidReference) {
+			return nil, invalid("config.image.image", "%v", err)
+		}
+		return nil, fmt.Errorf("image %s: %w", clip(cfg.GetImage().GetImage()), err)
+	}
+	imgCfg, err := s.opts.Images.Config(ctx, img.ID)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", img.ID, err)
+	}
+
+	id := newID()
+	c := &Container{
+		ID: id, Name: name, PodID: pod.ID, State: StateCreating, CreatedAt: time.Now().UnixNano(),
+		Image: cfg.GetImage().GetImage(), UserSpecifiedImage: cfg.GetImage().GetUserSpecifiedImage(),
+		ImageID: img.ID, ConfigHash: hash, Config: cfg, Runtime: handlerName, Bundle: s.bundleDir(id),
+	}
+	c.ImageName, c.ImageRef = imageNames(c.Image, img)
+	if c.LogPath, err = logPath(pod.LogDir, cfg.GetLogPath(), id); err != nil {
+		return nil, err
+	}
+	if err := s.store.save(c); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			if rerr := s.release(context.WithoutCancel(ctx), c); rerr != nil {
+				s.log.Warn("undoing failed container creation", "id", id, "error", rerr)
+			}
+		}
+	}()
+
+	if _, err := s.opts.Storage.CreateContainer(id, []string{name}, img.ID, "", "", nil); err != nil {
+		return nil, fmt.Errorf("create container storage: %w", err)
+	}
+	c.StorageCreated = true
+	if c.Rootfs, err = s.opts.Storage.Mount(id, ""); err != nil {
+		return nil, fmt.Errorf("mount container rootfs: %w", err)
+	}
+	c.Mounted = true
+	if err := os.MkdirAll(c.Bundle, 0o700); err != nil {
+		return nil, fmt.Errorf("container bundle: %w", err)
+	}
+	if err := makeLogFileDir(pod.LogDir, c.LogPath); err != nil {
+		return nil, err
+	}
+	volumes, err := s.imageVolumes(c, imgCfg)
+	if err != nil {
+		return nil, err
+	}
+	in, err := s.specInput(c, pod, cfg, &imgCfg.Config, h, volumes)
+	if err != nil {
+		return nil, err
+	}
+	res, err := spec.Generate(in)
+	if err != nil {
+		var ie *spec.InvalidError
+		if errors.As(err, &ie) {
+			return nil, &InvalidError{Field: ie.Field, Reason: ie.Reason}
+		}
+		if errors.Is(err, spec.ErrNotFound) {
+			return nil, notFound("%v", err)
+		}
+		return nil, err
+	}
+	for _, w := range res.Warnings {
+		s.log.Debug("container setting not applied", "id", id, "name", name, "detail", w)
+	}
+	c.StopSignal = res.StopSignal
+	c.UID, c.GID, c.SupplementalGroups = res.UID, res.GID, res.SupplementalGroups
+	for _, m := range res.Mounts {
+		c.Mounts = append(c.Mounts, MountRecord{
+			ContainerPath: m.ContainerPath, HostPath: m.HostPath, Readonly: m.Readonly,
+			SelinuxRelabel: m.SelinuxRelabel, Propagation: int32(m.Propagation),
+		})
+	}
+	data, err := json.Marshal(res.Spec)
+	if err != nil {
+		return nil, fmt.Errorf("encode spec: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(c.Bundle, "config.json"), data, 0o600); err != nil {
+		return nil, fmt.Errorf("write spec: %w", err)
+	}
+
+	c.RuntimeCreated = true
+	var cgroupDirs []string
+	if h.MonitorInPod && pod.Cgroup != nil {
+		cgroupDirs = pod.Cgroup.Dirs
+	}
+	created, err := h.Runtime.Create(ctx, oci.CreateOptions{
+		ID: id, Name: name, Bundle: c.Bundle, LogPath: c.LogPath,
+		Terminal: cfg.GetTty(), Stdin: cfg.GetStdin(), StdinOnce: cfg.GetStdinOnce(),
+		CgroupDirs: cgroupDirs, LogLevel: s.opts.MonitorLogLevel,
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.Pid, c.MonitorPid = created.PID, created.MonitorPID
+	c.State = StateCreated
+	if err := s.store.save(c); err != nil {
+		s.killQuietly(ctx, c)
+		return nil, err
+	}
+	s.log.Debug("container created", "id", id, "name", name, "duration", time.Since(start))
+	return &entry{c: c, exited: make(chan struct{})}, nil
+}
+
+// imageNames picks the tag and digest reference to report for an image
+// the request named as ref.
+func imageNames(ref string, img *image.Image) (name, digestRef string) {
+	name = ref
+	if len(img.RepoTags) > 0 {
+		name = img.RepoTags[0]
+		for _, t := range img.RepoTags {
+			if t == ref || strings.HasSuffix(t, "/"+ref) || strings.HasSuffix(t, "/"+ref+":latest") {
+				name = t
+				break
+			}
+		}
+	}
+	digestRef = img.ID
+	if len(img.RepoDigests) > 0 {
+		digestRef = img.RepoDigests[0]
+	}
+	return name, digestRef
+}
+
+// makeLogFileDir creates the directories between the pod's log directory
+// and the log file, resolving every component inside the log directory so
+// that a symlink there cannot send conmon's writes elsewhere.
+func makeLogFileDir(logDir, logPath string) error {
+	rel, err := filepath.Rel(logDir, filepath.Dir(logPath))
+	if err != nil {
+		return fmt.Errorf("log directory: %w", err)
+	}
+	if rel == "." {
+		return nil
+	}
+	if err := pathrs.MkdirAll(logDir, rel, 0o755); err != nil {
+		return fmt.Errorf("create log directory %s: %w", filepath.Dir(logPath), err)
+	}
+	return nil
+}
+
+// imageVolumes applies crio.image.image_volumes to the image's declared
+// volumes: "mkdir" makes each one a directory in the rootfs (resolved
+// inside it), "bind" gives each a fresh directory in the bundle mounted
+// over it, "ignore" does nothing.
+func (s *Service) imageVolumes(c *Container, img *imgspecv1.Image) (map[string]string, error) {
+	if len(img.Config.Volumes) == 0 || s.opts.ImageVolumes == "ignore" {
+		return nil, nil
+	}
+	out := map[string]string{}
+	for dst := range img.Config.Volumes {
+		if !strings.HasPrefix(dst, "/") || strings.ContainsAny(dst, "\x00\n") {
+			continue
+		}
+		switch s.opts.ImageVolumes {
+		case "mkdir":
+			if err := pathrs.MkdirAll(c.Rootfs, dst, 0o755); err != nil {
+				return nil, fmt.Errorf("image volume %s: %w", dst, err)
+			}
+		case "bind":
+			sum := sha256.Sum256([]byte(dst))
+			dir := filepath.Join(c.Bundle, "volumes", hex.EncodeToString(sum[:8]))
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return nil, fmt.Errorf("image volume %s: %w", dst, err)
+			}
+			out[dst] = dir
+		}
+	}
+	return out, nil
+}
+
+// specInput gathers what the spec generator needs.
+func (s *Service) specInput(c *Container, pod *sandbox.Sandbox, cfg *runtimeapi.ContainerConfig, img *imgspecv1.ImageConfig, h Handler, volumes map[string]string) (*spec.Input, error) {
+	defaults := s.opts.Defaults
+	defaults.ContainerMinMemory = h.ContainerMinMemory
+	defaults.PrivilegedWithoutHostDevices = h.PrivilegedWithoutHostDevices
+	defaults.Annotations = map[string]string{
+		"io.kubernetes.cri-o.ContainerID":   c.ID,
+		"io.kubernetes.cri-o.ContainerName": c.Name,
+		"io.kubernetes.cri-o.SandboxID":     pod.ID,
+		"io.kubernetes.cri-o.ContainerType": "container",
+		"io.kubernetes.cri-o.LogPath":       c.LogPath,
+	}
+	for k, v := range cfg.GetAnnotations() {
+		if slices.ContainsFunc(h.AllowedAnnotations, func(p string) bool { return strings.HasPrefix(k, p) }) {
+			defaults.Annotations[k] = v
+		}
+	}
+	p := spec.Pod{
+		ID: pod.ID, Hostname: pod.Hostname,
+		NetNS: pod.NetNS, IPCNS: pod.IPCNS, UTSNS: pod.UTSNS,
+		HostPID: pod.HostPID, PIDNS: pod.PIDNS,
+		ResolvPath: pod.ResolvPath, HostsPath: pod.HostsPath, HostnamePath: pod.HostnamePath, ShmPath: pod.ShmPath,
+		Privileged: pod.Config.GetLinux().GetSecurityContext().GetPrivileged(),
+	}
+	if pod.Cgroup != nil {
+		p.CgroupParent = pod.Cgroup.Path
+	}
+	in := &spec.Input{
+		ID: c.ID, Config: cfg, Pod: p, Image: img, Rootfs: c.Rootfs,
+		ImageVolumes: volumes, Defaults: defaults, Host: s.opts.Host,
+	}
+	ns := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions()
+	if ns.GetPid() == runtimeapi.NamespaceMode_TARGET {
+		target := s.lookup(ns.GetTargetId())
+		if target == nil || ns.GetTargetId() == "" {
+			return nil, invalid("config.linux.security_context.namespace_options.target_id", "no container %q", clip(ns.GetTargetId()))
+		}
+		target.mu.Lock()
+		tc := target.c
+		running := tc.State == StateRunning || tc.State == StateCreated
+		pid, tpod := tc.Pid, tc.PodID
+		target.mu.Unlock()
+		if tpod != pod.ID {
+			return nil, invalid("config.linux.security_context.namespace_options.target_id", "container %.12s is in another pod", tc.ID)
+		}
+		if !running || pid <= 0 {
+			return nil, precondition("target container %.12s is not running", tc.ID)
+		}
+		in.TargetPIDNS = fmt.Sprintf("/proc/%d/ns/pid", pid)
+	}
+	return in, nil
+}

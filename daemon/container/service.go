@@ -1,0 +1,492 @@
+package container
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
+	"go.podman.io/storage"
+	"google.golang.org/protobuf/proto"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crio-appliance/crio/daemon/image"
+	"github.com/crio-appliance/crio/daemon/oci"
+	"github.com/crio-appliance/crio/daemon/sandbox"
+	"github.com/crio-appliance/crio/daemon/spec"
+)
+
+// Pods finds the sandbox a container joins; *sandbox.Service implements it.
+type Pods interface {
+	Get(id string) (*sandbox.Sandbox, error)
+}
+
+// Images resolves images; *image.Service implements it.
+type Images interface {
+	Status(ctx context.Context, name string, verbose bool) (*image.Image, error)
+	Config(ctx context.Context, id string) (*imgspecv1.Image, error)
+}
+
+// Storage is the part of containers/storage a container's root file
+// system needs.
+type Storage interface {
+	CreateContainer(id string, names []string, image, layer, metadata string, options *storage.ContainerOptions) (*storage.Container, error)
+	Mount(id, mountLabel string) (string, error)
+	Unmount(id string, force bool) (bool, error)
+	DeleteContainer(id string) error
+}
+
+// Runtime is what the service needs of a runtime handler; *oci.Runtime
+// implements it.
+type Runtime interface {
+	Create(ctx context.Context, o oci.CreateOptions) (*oci.Created, error)
+	Start(ctx context.Context, id string) error
+	Kill(ctx context.Context, id, sig string, all bool) error
+	Delete(ctx context.Context, id string) error
+	State(ctx context.Context, id string) (*oci.State, error)
+	Cleanup(id string) error
+}
+
+// Handler is one runtime handler and the settings that come with it.
+type Handler struct {
+	Runtime Runtime
+	// ContainerMinMemory is the smallest memory limit accepted (bytes).
+	ContainerMinMemory int64
+	// PrivilegedWithoutHostDevices keeps host devices out of privileged
+	// containers.
+	PrivilegedWithoutHostDevices bool
+	// AllowedAnnotations are CRI annotation prefixes passed on to the
+	// runtime in the spec; others are kept by crio only (a runtime may act
+	// on annotations, so a pod must not be able to steer it unasked).
+	AllowedAnnotations []string
+	// MonitorInPod moves conmon into the pod's cgroup (monitor_cgroup =
+	// "pod"), accounting it to the pod.
+	MonitorInPod bool
+}
+
+// Options configure a Service.
+type Options struct {
+	// StateDir holds the records (<id>.json); it must survive reboots
+	// (storage layers outlive them).
+	StateDir string
+	// RunDir holds the bundles (<RunDir>/<id>/).
+	RunDir string
+	// ExitDir is where conmon writes exit codes (container_exits_dir).
+	ExitDir string
+	// Handlers by name; DefaultHandler serves pods without one.
+	Handlers       map[string]Handler
+	DefaultHandler string
+	Pods           Pods
+	Images         Images
+	Storage        Storage
+	// Defaults for every spec; the per-handler fields are filled from
+	// Handlers.
+	Defaults spec.Defaults
+	Host     spec.Host
+	// ImageVolumes is crio.image.image_volumes: mkdir, bind or ignore.
+	ImageVolumes string
+	// KillTimeout bounds the wait for a SIGKILLed container to be reported
+	// gone (crio.runtime.ctr_stop_timeout); 0 means 30s.
+	KillTimeout time.Duration
+	// MonitorLogLevel is conmon's --log-level.
+	MonitorLogLevel string
+	Logger          *slog.Logger
+}
+
+// Service owns every container.
+type Service struct {
+	opts    Options
+	log     *slog.Logger
+	store   store
+	watcher *oci.ExitWatcher
+
+	mu     sync.Mutex
+	byID   map[string]*entry
+	byName map[string]*reservation
+}
+
+// entry is a container with its locks. exited is closed once the exit is
+// recorded.
+type entry struct {
+	op      sync.Mutex // serialises Create/Start/Remove of this container
+	mu      sync.Mutex // guards c and removed
+	c       *Container
+	removed bool
+	exited  chan struct{}
+}
+
+// reservation holds a container name while CreateContainer is in flight
+// (done open) and after it succeeded (id set), so that a kubelet retry of
+// the same request gets the same container back.
+type reservation struct {
+	hash string
+	done chan struct{}
+	id   string
+}
+
+// New restores the recorded containers: half-created ones are undone;
+// running ones stay running and are watched; exits that happened while
+// the daemon was down are read from the exit directory.
+func New(opts Options) (*Service, error) {
+	if opts.Pods == nil || opts.Images == nil || opts.Storage == nil || opts.Host == nil {
+		return nil, errors.New("container service: pods, images, storage and host are required")
+	}
+	if _, ok := opts.Handlers[opts.DefaultHandler]; !ok {
+		return nil, fmt.Errorf("container service: default runtime %q is not a configured handler", opts.DefaultHandler)
+	}
+	if opts.KillTimeout <= 0 {
+		opts.KillTimeout = 30 * time.Second
+	}
+	switch opts.ImageVolumes {
+	case "":
+		opts.ImageVolumes = "mkdir"
+	case "mkdir", "bind", "ignore":
+	default:
+		return nil, fmt.Errorf("container service: image_volumes %q is not mkdir, bind or ignore", opts.ImageVolumes)
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	for _, d := range []string{opts.StateDir, opts.RunDir, opts.ExitDir} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("container service: %w", err)
+		}
+	}
+	s := &Service{
+		opts: opts, log: log, store: store{dir: opts.StateDir},
+		byID: map[string]*entry{}, byName: map[string]*reservation{},
+	}
+	// Watch before reading the records: an exit between the two is then
+	// seen by one or the other.
+	w, err := oci.WatchExits(opts.ExitDir, s.onExit, log)
+	if err != nil {
+		return nil, fmt.Errorf("container service: %w", err)
+	}
+	s.watcher = w
+	s.restore()
+	return s, nil
+}
+
+// Close stops watching exits. Containers keep running.
+func (s *Service) Close() error {
+	return s.watcher.Close()
+}
+
+func (s *Service) restore() {
+	ctrs, errs := s.store.loadAll()
+	for _, err := range errs {
+		s.log.Warn("skipping unreadable container record", "error", err)
+	}
+	ctx := context.Background()
+	for _, c := range ctrs {
+		if c.State == StateCreating {
+			s.log.Info("cleaning up container left half-created", "id", c.ID, "name", c.Name)
+			if err := s.release(ctx, c); err != nil {
+				s.log.Warn("cleaning up half-created container", "id", c.ID, "error", err)
+			}
+			continue
+		}
+		if _, err := s.opts.Pods.Get(c.PodID); errors.Is(err, sandbox.ErrNotFound) {
+			// The pod went while crio was down (its own restore undid a
+			// half-made pod): nothing can run in it any more.
+			s.log.Info("removing container of a pod that no longer exists", "id", c.ID, "pod", c.PodID)
+			s.killQuietly(ctx, c)
+			if err := s.release(ctx, c); err != nil {
+				s.log.Warn("removing orphaned container", "id", c.ID, "error", err)
+			}
+			continue
+		}
+		e := &entry{c: c, exited: make(chan struct{})}
+		if c.State == StateExited {
+			close(e.exited)
+		}
+		s.mu.Lock()
+		s.byID[c.ID] = e
+		s.byName[c.Name] = &reservation{hash: c.ConfigHash, id: c.ID}
+		s.mu.Unlock()
+		if c.State != StateExited {
+			s.catchUp(ctx, e)
+		}
+	}
+}
+
+// catchUp records an exit that happened while the daemon was down, or
+// finds the container gone entirely (a reboot) or its monitor dead.
+func (s *Service) catchUp(ctx context.Context, e *entry) {
+	id := e.c.ID
+	if s.recordExit(id) {
+		return
+	}
+	h, ok := s.opts.Handlers[e.c.Runtime]
+	if !ok {
+		s.markLost(e, fmt.Sprintf("runtime handler %q is no longer configured", e.c.Runtime))
+		return
+	}
+	st, err := h.Runtime.State(ctx, id)
+	switch {
+	case errors.Is(err, oci.ErrNotExist):
+		s.markLost(e, "the runtime no longer knows the container (was the node rebooted?)")
+	case err != nil:
+		s.log.Warn("container state after restart", "id", id, "error", err)
+	case st.Status == "stopped" && !monitorAlive(e.c.MonitorPid, id):
+		// Stopped and nobody left to write the exit file.
+		if !s.recordExit(id) {
+			s.markLost(e, "the container stopped while its monitor was not running")
+		}
+	}
+}
+
+// markLost records an exit whose code nobody can tell.
+func (s *Service) markLost(e *entry, why string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.c.State == StateExited {
+		return
+	}
+	e.c.State, e.c.ExitCode = StateExited, 255
+	e.c.Reason, e.c.Message = "ContainerStatusUnknown", why
+	e.c.FinishedAt = time.Now().UnixNano()
+	if err := s.store.save(e.c); err != nil {
+		s.log.Error("recording a lost container", "id", e.c.ID, "error", err)
+	}
+	close(e.exited)
+	s.log.Warn("container lost", "id", e.c.ID, "reason", why)
+}
+
+// monitorAlive checks that pid is still the conmon of container id (pids
+// are reused).
+func monitorAlive(pid int, id string) bool {
+	if pid <= 0 {
+		return false
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	return err == nil && strings.Contains(string(b), id)
+}
+
+// onExit is the exit watcher's callback.
+func (s *Service) onExit(id string) {
+	if !validID(id) {
+		return
+	}
+	s.recordExit(id)
+}
+
+// recordExit reads the exit file of id and records the exit; it reports
+// whether the container is (now) recorded as exited.
+func (s *Service) recordExit(id string) bool {
+	s.mu.Lock()
+	e := s.byID[id]
+	s.mu.Unlock()
+	if e == nil {
+		return false
+	}
+	ex, ok, err := oci.ReadExit(s.opts.ExitDir, id)
+	if err != nil {
+		s.log.Warn("reading exit file", "id", id, "error", err)
+		return false
+	}
+	if !ok {
+		return false
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.c.State == StateExited {
+		return true
+	}
+	c := e.c
+	c.State, c.ExitCode, c.FinishedAt = StateExited, int32(ex.Code), ex.At.UnixNano()
+	switch {
+	case oci.OOMKilled(c.Bundle):
+		c.Reason = "OOMKilled"
+	case ex.Code == 0:
+		c.Reason = "Completed"
+	default:
+		c.Reason = "Error"
+	}
+	if c.StartedAt > c.FinishedAt {
+		c.FinishedAt = c.StartedAt
+	}
+	if err := s.store.save(c); err != nil {
+		s.log.Error("recording container exit", "id", id, "error", err)
+	}
+	close(e.exited)
+	s.log.Debug("container exited", "id", id, "code", ex.Code, "reason", c.Reason)
+	return true
+}
+
+func newID() string {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand does not fail on Linux
+	}
+	return hex.EncodeToString(b[:])
+}
+
+func validID(id string) bool {
+	if len(id) != 64 {
+		return false
+	}
+	_, err := hex.DecodeString(id)
+	return err == nil
+}
+
+func configHash(podID string, cfg *runtimeapi.ContainerConfig) (string, error) {
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(cfg)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	h.Write([]byte(podID))
+	h.Write([]byte{0})
+	h.Write(b)
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// lookup finds a container by id or unique id prefix.
+func (s *Service) lookup(id string) *entry {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e, ok := s.byID[id]; ok {
+		return e
+	}
+	if id == "" {
+		return nil
+	}
+	var found *entry
+	for full, e := range s.byID {
+		if strings.HasPrefix(full, id) {
+			if found != nil {
+				return nil // ambiguous
+			}
+			found = e
+		}
+	}
+	return found
+}
+
+// Get returns a copy of a container's record.
+func (s *Service) Get(id string) (*Container, error) {
+	e := s.lookup(id)
+	if e == nil {
+		return nil, notFound("container %q", clip(id))
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.removed {
+		return nil, notFound("container %q", clip(id))
+	}
+	return e.c.clone(), nil
+}
+
+// Filter selects containers in List; zero fields match everything.
+type Filter struct {
+	ID     string // id or prefix
+	PodID  string // pod id or prefix
+	State  State
+	Labels map[string]string
+}
+
+// List returns copies of the matching containers, oldest first.
+func (s *Service) List(f Filter) []*Container {
+	s.mu.Lock()
+	entries := make([]*entry, 0, len(s.byID))
+	for _, e := range s.byID {
+		entries = append(entries, e)
+	}
+	s.mu.Unlock()
+	var out []*Container
+	for _, e := range entries {
+		e.mu.Lock()
+		if !e.removed && matches(e.c, f) {
+			out = append(out, e.c.clone())
+		}
+		e.mu.Unlock()
+	}
+	slices.SortFunc(out, func(a, b *Container) int { return cmp.Compare(a.CreatedAt, b.CreatedAt) })
+	return out
+}
+
+func matches(c *Container, f Filter) bool {
+	if f.ID != "" && !strings.HasPrefix(c.ID, f.ID) {
+		return false
+	}
+	if f.PodID != "" && !strings.HasPrefix(c.PodID, f.PodID) {
+		return false
+	}
+	if f.State != "" && c.State != f.State && !(f.State == StateCreated && c.State == StateCreating) {
+		return false
+	}
+	labels := c.Config.GetLabels()
+	for k, v := range f.Labels {
+		if got, ok := labels[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
+}
+
+// handler returns the runtime handler of a container record.
+func (s *Service) handler(name string) (Handler, error) {
+	h, ok := s.opts.Handlers[name]
+	if !ok {
+		return Handler{}, fmt.Errorf("runtime handler %q is not configured", name)
+	}
+	return h, nil
+}
+
+// killQuietly SIGKILLs a container, ignoring errors: for cleanup paths.
+func (s *Service) killQuietly(ctx context.Context, c *Container) {
+	if h, err := s.handler(c.Runtime); err == nil {
+		_ = h.Runtime.Kill(ctx, c.ID, "KILL", true)
+	}
+}
+
+// release undoes every resource a record may name, in reverse order of
+// creation, and deletes the record. Each step tolerates an absent
+// resource, so it serves a half-made container and a retry alike.
+func (s *Service) release(ctx context.Context, c *Container) error {
+	var errs []error
+	if h, err := s.handler(c.Runtime); err == nil {
+		if err := h.Runtime.Delete(ctx, c.ID); err != nil {
+			errs = append(errs, err)
+		}
+		if err := h.Runtime.Cleanup(c.ID); err != nil {
+			errs = append(errs, err)
+		}
+	} else if c.RuntimeCreated {
+		errs = append(errs, err)
+	}
+	if _, err := s.opts.Storage.Unmount(c.ID, true); err != nil && !storageGone(err) {
+		errs = append(errs, fmt.Errorf("unmount rootfs: %w", err))
+	}
+	if err := s.opts.Storage.DeleteContainer(c.ID); err != nil && !storageGone(err) {
+		errs = append(errs, fmt.Errorf("delete storage: %w", err))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("remove container %s: %w", c.ID, errors.Join(errs...))
+	}
+	if c.Bundle != "" {
+		if err := os.RemoveAll(c.Bundle); err != nil {
+			return fmt.Errorf("remove container %s: %w", c.ID, err)
+		}
+	}
+	return s.store.delete(c.ID)
+}
+
+func storageGone(err error) bool {
+	return errors.Is(err, storage.ErrContainerUnknown) || errors.Is(err, storage.ErrNotAContainer) || errors.Is(err, storage.ErrLayerUnknown)
+}
+
+func (s *Service) bundleDir(id string) string { return filepath.Join(s.opts.RunDir, id) }
