@@ -40,6 +40,7 @@ type Services struct {
 	Image      runtimeapi.ImageServiceServer
 	Network    server.NetworkReadiness
 	Sandbox    server.SandboxService
+	Container  server.ContainerService
 	Containers httpapi.Containers
 	// Close releases what the services hold (storage locks, watchers). It
 	// runs at stop after both servers have stopped; the clean-shutdown
@@ -175,6 +176,7 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		CgroupManager:  cfg.Runtime.CgroupManager,
 		Network:        d.services.Network,
 		Sandbox:        d.services.Sandbox,
+		Containers:     d.services.Container,
 		Image:          d.services.Image,
 		MaxSendMsgSize: clampInt(cfg.API.GRPCMaxSendMsgSize),
 		MaxRecvMsgSize: clampInt(cfg.API.GRPCMaxRecvMsgSize),

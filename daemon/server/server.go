@@ -22,6 +22,8 @@ type Options struct {
 	Network NetworkReadiness
 	// Sandbox serves the pod sandbox RPCs; nil means they are Unimplemented.
 	Sandbox SandboxService
+	// Containers serves the container RPCs; nil means they are Unimplemented.
+	Containers ContainerService
 	// Image serves the CRI ImageService; nil means every RPC is Unimplemented.
 	Image runtimeapi.ImageServiceServer
 	// MaxSendMsgSize and MaxRecvMsgSize bound gRPC messages in bytes
@@ -68,6 +70,7 @@ type runtimeServer struct {
 	unimplemented
 	*RuntimeInfo
 	*PodSandboxes
+	*Containers
 }
 
 type unimplemented struct {
@@ -78,6 +81,7 @@ func newRuntimeServer(opts Options) *runtimeServer {
 	return &runtimeServer{
 		RuntimeInfo:  NewRuntimeInfo(opts.Version, opts.CgroupManager, opts.Network),
 		PodSandboxes: NewPodSandboxes(opts.Sandbox),
+		Containers:   NewContainers(opts.Containers),
 	}
 }
 

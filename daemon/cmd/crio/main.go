@@ -6,12 +6,15 @@ package main
 
 import (
 	"context"
+	"maps"
 	"os"
+	"slices"
 
 	"go.podman.io/storage/pkg/reexec"
 
 	"github.com/crio-appliance/crio/daemon/cgroups"
 	"github.com/crio-appliance/crio/daemon/cli"
+	"github.com/crio-appliance/crio/daemon/container"
 	"github.com/crio-appliance/crio/daemon/daemon"
 	"github.com/crio-appliance/crio/daemon/image"
 	"github.com/crio-appliance/crio/daemon/network"
@@ -44,17 +47,38 @@ func build(_ context.Context, env daemon.Env) (daemon.Services, error) {
 		images.Close()
 		return daemon.Services{}, err
 	}
+	// The runtime handlers are set up first: RunPodSandbox accepts only
+	// those that work (a configured handler whose binary is missing is
+	// refused there, with the reason in the log).
+	ctrOpts, err := container.OptionsFromConfig(env.Config, env.Logger)
+	if err != nil {
+		images.Close()
+		return daemon.Services{}, err
+	}
 	podOpts := sandbox.OptionsFromConfig(env.Config)
+	podOpts.RuntimeHandlers = slices.Sorted(maps.Keys(ctrOpts.Handlers))
 	podOpts.Network, podOpts.Cgroups, podOpts.Logger = nets, cgs, env.Logger
 	pods, err := sandbox.New(podOpts)
 	if err != nil {
 		images.Close()
 		return daemon.Services{}, err
 	}
+	ctrOpts.Pods, ctrOpts.Images, ctrOpts.Storage = pods, images, images.Store()
+	ctrs, err := container.New(ctrOpts)
+	if err != nil {
+		images.Close()
+		return daemon.Services{}, err
+	}
+	pods.SetContainers(ctrs)
 	return daemon.Services{
-		Image:   server.NewImageServer(images),
-		Network: nets,
-		Sandbox: pods,
-		Close:   func(context.Context) error { return images.Close() },
+		Image:      server.NewImageServer(images),
+		Network:    nets,
+		Sandbox:    pods,
+		Container:  ctrs,
+		Containers: ctrs,
+		Close: func(context.Context) error {
+			ctrs.Close()
+			return images.Close()
+		},
 	}, nil
 }
