@@ -38,6 +38,9 @@ done
 [[ -x $CRIO ]] || die "$CRIO not found (make bin/crio)"
 log "harness $HARNESS"
 "$HARNESS/install-tools.sh" >/dev/null || die "$HARNESS/install-tools.sh failed"
+# Start the registry if needed; stop it at the end only if this run started it.
+registry_started=false
+if ! "$HARNESS/registry.sh" status >/dev/null 2>&1; then registry_started=true; fi
 "$HARNESS/registry.sh" start >/dev/null || die "$HARNESS/registry.sh start failed"
 
 # --- the ratchet and the focus -------------------------------------------
@@ -85,6 +88,7 @@ cleanup() {
         umount -l "$m" 2>/dev/null || true
     done
     if [[ ${KEEP:-0} == 1 ]]; then echo "kept $T"; else rm -rf "$T" 2>/dev/null || true; fi
+    if $registry_started; then "$HARNESS/registry.sh" stop >/dev/null 2>&1 || true; fi
     exit $rc
 }
 trap cleanup EXIT
