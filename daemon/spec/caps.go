@@ -31,15 +31,21 @@ func capName(s string) (string, bool) {
 	return n, ok
 }
 
-// allCaps is every capability the host kernel has.
-func allCaps(lastCap int) map[string]bool {
+// allCaps is every capability the daemon can grant: known to the kernel
+// and held by the daemon itself (on some hosts root lacks a few, such as
+// CAP_SYS_RESOURCE, and the runtime fails to apply what it lacks).
+func allCaps(f HostFacts) map[string]bool {
 	set := map[string]bool{}
 	for n, v := range capNumbers {
-		if v <= lastCap {
+		if grantable(f, v) {
 			set[n] = true
 		}
 	}
 	return set
+}
+
+func grantable(f HostFacts, capNum int) bool {
+	return capNum <= f.LastCap && (f.Grantable == 0 || f.Grantable&(1<<uint(capNum)) != 0)
 }
 
 // capabilities computes the process's capability sets.
@@ -52,10 +58,10 @@ func allCaps(lastCap int) map[string]bool {
 // for ambient capabilities: running as a user other than root is a request
 // for less privilege, and Docker and containerd do the same.
 func capabilities(in *Input, caps *runtimeapi.Capability, privileged bool, uid int64) (*rspec.LinuxCapabilities, error) {
-	last := in.Host.Facts().LastCap
+	facts := in.Host.Facts()
 	set := map[string]bool{}
 	if privileged {
-		set = allCaps(last)
+		set = allCaps(facts)
 	} else {
 		for _, c := range in.Defaults.Capabilities {
 			n, ok := capName(c)
@@ -74,12 +80,15 @@ func capabilities(in *Input, caps *runtimeapi.Capability, privileged bool, uid i
 			return nil, err
 		}
 		if addAll {
-			set = allCaps(last)
+			set = allCaps(facts)
 		}
 		if dropAll {
 			set = map[string]bool{}
 		}
-		for _, n := range adds {
+		for i, n := range adds {
+			if !grantable(facts, capNumbers[n]) {
+				return nil, invalid(fmt.Sprintf("%s.add_capabilities[%d]", field, i), "%s cannot be granted: crio itself does not hold it on this host", n)
+			}
 			set[n] = true
 		}
 		for _, n := range drops {
@@ -100,8 +109,10 @@ func capabilities(in *Input, caps *runtimeapi.Capability, privileged bool, uid i
 		}
 	}
 	for n := range set {
-		if capNumbers[n] > last {
-			delete(set, n) // the kernel does not know it; runc would refuse the spec
+		if !grantable(facts, capNumbers[n]) {
+			// A default the kernel or the daemon lacks: leave it out
+			// rather than fail every container.
+			delete(set, n)
 		}
 	}
 	list := sortedCaps(set)

@@ -205,7 +205,27 @@ func readFacts() HostFacts {
 			f.LastCap = n
 		}
 	}
+	f.Grantable = ownCaps("CapPrm:")
 	return f
+}
+
+// ownCaps reads one of the daemon's capability sets from
+// /proc/self/status; 0 when it cannot tell.
+func ownCaps(field string) uint64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, field); ok {
+			n, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			if err != nil {
+				return 0
+			}
+			return n
+		}
+	}
+	return 0
 }
 
 // minOOMScoreAdj is the daemon's own oom_score_adj unless it holds
@@ -223,17 +243,7 @@ func minOOMScoreAdj() int {
 }
 
 func hasCapSysResource() bool {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return false
-	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "CapEff:"); ok {
-			n, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
-			return err == nil && n&(1<<unix.CAP_SYS_RESOURCE) != 0
-		}
-	}
-	return false
+	return ownCaps("CapEff:")&(1<<unix.CAP_SYS_RESOURCE) != 0
 }
 
 // MountSource resolves path and creates it as a directory when missing

@@ -122,6 +122,10 @@ type HostFacts struct {
 	MinOOMScoreAdj int
 	// LastCap is the highest capability number the kernel knows.
 	LastCap int
+	// Grantable is the set of capabilities the daemon itself holds (its
+	// permitted set, as a bit mask): the runtime cannot give a container
+	// more. 0 means every capability up to LastCap.
+	Grantable uint64
 }
 
 // Result is the generated spec and what the container service reports

@@ -333,9 +333,22 @@ func TestCapabilities(t *testing.T) {
 		t.Errorf("non-root: effective %v permitted %v bounding %v", c.Effective, c.Permitted, c.Bounding)
 	}
 
+	// A host whose root lacks CAP_SYS_RESOURCE (24): ALL leaves it out,
+	// asking for it by name is refused with the reason.
+	in = newInput(t)
+	in.Host.(*fakeHost).facts.Grantable = (1<<41 - 1) &^ (1 << 24)
+	sc(in).Capabilities = &runtimeapi.Capability{AddCapabilities: []string{"ALL"}}
+	c = mustGenerate(t, in).Spec.Process.Capabilities
+	if len(c.Bounding) != 40 || slices.Contains(c.Bounding, "CAP_SYS_RESOURCE") {
+		t.Errorf("ALL without a grantable CAP_SYS_RESOURCE: %d caps", len(c.Bounding))
+	}
+	sc(in).Capabilities = &runtimeapi.Capability{AddCapabilities: []string{"SYS_RESOURCE"}}
+	_, err := Generate(in)
+	wantInvalid(t, err, "config.linux.security_context.capabilities.add_capabilities[0]")
+
 	in = newInput(t)
 	sc(in).Capabilities = &runtimeapi.Capability{AddCapabilities: []string{"NOT_A_CAP"}}
-	_, err := Generate(in)
+	_, err = Generate(in)
 	wantInvalid(t, err, "config.linux.security_context.capabilities.add_capabilities[0]")
 }
 
