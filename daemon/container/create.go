@@ -179,6 +179,9 @@ func (s *Service) create(ctx context.Context, pod *sandbox.Sandbox, cfg *runtime
 		if errors.Is(err, spec.ErrNotFound) {
 			return nil, notFound("%v", err)
 		}
+		if errors.Is(err, spec.ErrUnsupported) {
+			return nil, fmt.Errorf("%w: %v", ErrUnimplemented, err)
+		}
 		return nil, err
 	}
 	for _, w := range res.Warnings {

@@ -15,6 +15,9 @@ var (
 	// ErrFailedPrecondition: the container or pod is not in a state that
 	// allows the operation.
 	ErrFailedPrecondition = errors.New("not in a state that allows this")
+	// ErrUnimplemented: a well-formed request for a feature this runtime
+	// does not have.
+	ErrUnimplemented = errors.New("not implemented")
 )
 
 // InvalidError is a request field that cannot be accepted.

@@ -67,6 +67,8 @@ func containerError(rpc string, err error) error {
 		return status.Errorf(codes.AlreadyExists, "%s: %v", rpc, err)
 	case errors.Is(err, container.ErrFailedPrecondition):
 		return status.Errorf(codes.FailedPrecondition, "%s: %v", rpc, err)
+	case errors.Is(err, container.ErrUnimplemented):
+		return status.Errorf(codes.Unimplemented, "%s: %v", rpc, err)
 	case errors.Is(err, context.DeadlineExceeded):
 		return status.Errorf(codes.DeadlineExceeded, "%s: %v", rpc, err)
 	case errors.Is(err, context.Canceled):

@@ -29,3 +29,13 @@ func IsInvalid(err error) bool {
 // seccomp profile, a device, a user name in the image): the request is
 // well-formed but names something absent.
 var ErrNotFound = errors.New("not found")
+
+// ErrUnsupported marks a well-formed request for a feature this runtime
+// does not implement (image volumes, ID-mapped mounts, user namespaces):
+// the CRI asks for Unimplemented then, which clients such as critest
+// recognise.
+var ErrUnsupported = errors.New("not supported by this runtime")
+
+func unsupported(field, what string) error {
+	return fmt.Errorf("%s: %s: %w", field, what, ErrUnsupported)
+}

@@ -146,13 +146,13 @@ func criMounts(in *Input, mounts []*runtimeapi.Mount, rootProp *string) ([]rspec
 		}
 		seen[dst] = i
 		if m.GetImage().GetImage() != "" || m.GetImageSubPath() != "" {
-			return nil, nil, invalid(field+".image", "image volume mounts are not supported by this runtime")
+			return nil, nil, unsupported(field+".image", "image volume mounts")
 		}
 		if len(m.GetUidMappings()) > 0 || len(m.GetGidMappings()) > 0 {
-			return nil, nil, invalid(field+".uidMappings", "ID-mapped mounts are not supported by this runtime")
+			return nil, nil, unsupported(field+".uidMappings", "ID-mapped mounts")
 		}
 		if m.GetRecursiveReadOnly() {
-			return nil, nil, invalid(field+".recursive_read_only", "recursive read-only mounts are not supported by this runtime")
+			return nil, nil, unsupported(field+".recursive_read_only", "recursive read-only mounts")
 		}
 		src := m.GetHostPath()
 		if err := checkHostPath(src, field+".host_path"); err != nil {

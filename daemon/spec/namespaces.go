@@ -43,7 +43,7 @@ func namespaces(in *Input, sc *runtimeapi.LinuxContainerSecurityContext) ([]rspe
 		return nil, invalid(field+".pid", "unknown namespace mode %d", mode)
 	}
 	if u := opts.GetUsernsOptions(); u != nil && u.GetMode() != runtimeapi.NamespaceMode_NODE {
-		return nil, invalid(field+".userns_options", "user namespaces are not supported by this runtime")
+		return nil, unsupported(field+".userns_options", "user namespaces")
 	}
 	if in.Host.Facts().CgroupV2 {
 		ns = append(ns, rspec.LinuxNamespace{Type: rspec.CgroupNamespace})

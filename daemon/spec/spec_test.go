@@ -445,12 +445,22 @@ func TestMounts(t *testing.T) {
 		{&runtimeapi.Mount{ContainerPath: "/a", HostPath: "/x", Propagation: runtimeapi.MountPropagation_PROPAGATION_BIDIRECTIONAL}, "config.mounts[0].propagation"},
 		{&runtimeapi.Mount{ContainerPath: "/a", HostPath: "/x", Propagation: runtimeapi.MountPropagation_PROPAGATION_HOST_TO_CONTAINER}, "config.mounts[0].propagation"},
 		{&runtimeapi.Mount{ContainerPath: "/a", HostPath: "/x", MountOptions: []string{"suid"}}, "config.mounts[0].mount_options[0]"},
-		{&runtimeapi.Mount{ContainerPath: "/a", HostPath: "/x", UidMappings: []*runtimeapi.IDMapping{{}}}, "config.mounts[0].uidMappings"},
 	} {
 		in := newInput(t)
 		in.Config.Mounts = []*runtimeapi.Mount{bad.m}
 		_, err := Generate(in)
 		wantInvalid(t, err, bad.field)
+	}
+	for _, m := range []*runtimeapi.Mount{
+		{ContainerPath: "/a", HostPath: "/x", UidMappings: []*runtimeapi.IDMapping{{}}},
+		{ContainerPath: "/a", Image: &runtimeapi.ImageSpec{Image: "busybox"}, Readonly: true},
+		{ContainerPath: "/a", HostPath: "/x", RecursiveReadOnly: true, Readonly: true},
+	} {
+		in := newInput(t)
+		in.Config.Mounts = []*runtimeapi.Mount{m}
+		if _, err := Generate(in); !errors.Is(err, ErrUnsupported) {
+			t.Errorf("mount %v: %v, want ErrUnsupported", m, err)
+		}
 	}
 	in = newInput(t)
 	in.Config.Mounts = []*runtimeapi.Mount{{ContainerPath: "/a", HostPath: "/x"}, {ContainerPath: "/a/", HostPath: "/y"}}
@@ -533,8 +543,9 @@ func TestNamespaces(t *testing.T) {
 		t.Errorf("target pid ns not joined: %v", r.Spec.Linux.Namespaces)
 	}
 	sc(in).NamespaceOptions = &runtimeapi.NamespaceOption{UsernsOptions: &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD}}
-	_, err = Generate(in)
-	wantInvalid(t, err, "config.linux.security_context.namespace_options.userns_options")
+	if _, err = Generate(in); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("user namespace: %v, want ErrUnsupported", err)
+	}
 }
 
 func TestMaskedAndReadonlyPaths(t *testing.T) {
