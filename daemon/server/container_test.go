@@ -79,10 +79,22 @@ func TestContainerErrorCodes(t *testing.T) {
 			t.Errorf("create %v: got %v, want %v", err, got, want)
 		}
 		for name, call := range map[string]func() error{
-			"start":  func() error { _, e := rt.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: "c1"}); return e },
-			"stop":   func() error { _, e := rt.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: "c1"}); return e },
-			"remove": func() error { _, e := rt.RemoveContainer(ctx, &runtimeapi.RemoveContainerRequest{ContainerId: "c1"}); return e },
-			"status": func() error { _, e := rt.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: "c1"}); return e },
+			"start": func() error {
+				_, e := rt.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: "c1"})
+				return e
+			},
+			"stop": func() error {
+				_, e := rt.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: "c1"})
+				return e
+			},
+			"remove": func() error {
+				_, e := rt.RemoveContainer(ctx, &runtimeapi.RemoveContainerRequest{ContainerId: "c1"})
+				return e
+			},
+			"status": func() error {
+				_, e := rt.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: "c1"})
+				return e
+			},
 			"reopen": func() error {
 				_, e := rt.ReopenContainerLog(ctx, &runtimeapi.ReopenContainerLogRequest{ContainerId: "c1"})
 				return e
