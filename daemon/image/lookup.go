@@ -1,7 +1,6 @@
 package image
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 
@@ -28,7 +27,7 @@ func (s *Service) findImage(input string) (*storage.Image, error) {
 		if err == nil {
 			return img, nil
 		}
-		if !errors.Is(err, storage.ErrImageUnknown) {
+		if !imageGone(err) {
 			return nil, fmt.Errorf("looking up image %s: %w", named, err)
 		}
 	}
@@ -38,7 +37,7 @@ func (s *Service) findImage(input string) (*storage.Image, error) {
 			// store.Image matched an ID prefix.
 			return img, nil
 		}
-		if err != nil && !errors.Is(err, storage.ErrImageUnknown) {
+		if err != nil && !imageGone(err) {
 			return nil, fmt.Errorf("looking up image %s: %w", name, err)
 		}
 	}
@@ -53,7 +52,7 @@ func (s *Service) findImage(input string) (*storage.Image, error) {
 // digest, as long as it came from the same repository.
 func (s *Service) imageByName(named reference.Named) (*storage.Image, error) {
 	img, err := s.store.Image(named.String())
-	if err == nil || !errors.Is(err, storage.ErrImageUnknown) {
+	if err == nil || !imageGone(err) {
 		return img, err
 	}
 	digested, ok := named.(reference.Digested)
@@ -78,7 +77,7 @@ func storageLookupErr(err error, input string) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, storage.ErrImageUnknown):
+	case imageGone(err):
 		return newError(ErrNotFound, nil, fmt.Sprintf("image %q is not present on this node", input))
 	default:
 		return fmt.Errorf("looking up image %s: %w", input, err)

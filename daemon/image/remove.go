@@ -70,7 +70,7 @@ func (s *Service) deleteImage(img *storage.Image) error {
 		return newError(ErrInUse, nil, fmt.Sprintf(
 			"image %s is used by container(s) %s; remove those containers first",
 			img.ID, strings.Join(s.containersUsing(img.ID), ", ")))
-	case errors.Is(err, storage.ErrImageUnknown):
+	case imageGone(err):
 		return newError(ErrNotFound, nil, fmt.Sprintf("image %s is not present on this node", img.ID))
 	default:
 		return fmt.Errorf("deleting image %s: %w", img.ID, err)
@@ -95,4 +95,12 @@ func (s *Service) containersUsing(id string) []string {
 		}
 	}
 	return out
+}
+
+// imageGone says whether err means the image no longer exists. A delete
+// that races another delete of the same image sees ErrNotAnImage (the ID
+// resolves to nothing that is an image any more) rather than
+// ErrImageUnknown; both mean "not here", which CRI callers treat as done.
+func imageGone(err error) bool {
+	return errors.Is(err, storage.ErrImageUnknown) || errors.Is(err, storage.ErrNotAnImage)
 }
