@@ -65,7 +65,7 @@ func Default() *Config {
 		},
 		Network: NetworkConfig{
 			NetworkDir: "/etc/cni/net.d/",
-			PluginDirs: []string{"/opt/cni/bin/"},
+			PluginDirs: []string{"/opt/cni/bin/", "/usr/lib/cni/"},
 		},
 		Metrics: MetricsConfig{
 			MetricsHost: "127.0.0.1",
