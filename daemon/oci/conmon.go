@@ -101,6 +101,9 @@ func (r *Runtime) Create(ctx context.Context, o CreateOptions) (*Created, error)
 	}
 	fail := func(err error) (*Created, error) {
 		_ = cmd.Process.Kill() // its Wait is (or will be) running below
+		if mon, perr := readPidFile(filepath.Join(o.Bundle, "conmon-pidfile")); perr == nil {
+			_ = unix.Kill(mon, unix.SIGKILL) // the forked monitor, if it got that far
+		}
 		if tail := monitorTail(o.Bundle); tail != "" {
 			err = fmt.Errorf("%w (conmon: %s)", err, tail)
 		}
@@ -116,20 +119,29 @@ func (r *Runtime) Create(ctx context.Context, o CreateOptions) (*Created, error)
 	if _, err := startParent.Write([]byte{0}); err != nil {
 		return fail(fmt.Errorf("start conmon: %w", err))
 	}
-	// --sync keeps conmon from forking away: it stays this daemon's child,
-	// so it is reaped when it exits. (A double-forked monitor is inherited
-	// by PID 1, and not every PID 1 reaps; zombies would pile up.) It
-	// still survives the daemon: nothing ties its life to ours.
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	pid, err := readSync(ctx, syncParent, exited)
+	// The first conmon process exits as soon as it has forked the monitor,
+	// which PID 1 inherits: the monitor outlives this daemon, and nothing
+	// of it stays in our process tree. (conmon's --sync would keep it as
+	// our child, but a forked monitor starts with only the pages it
+	// touches, about 1.5 MiB less RSS per container.)
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	select {
+	case err := <-waited:
+		if err != nil {
+			return fail(fmt.Errorf("conmon: %w", err))
+		}
+	case <-ctx.Done():
+		return fail(ctx.Err())
+	}
+	pid, err := readSync(ctx, syncParent)
 	if err != nil {
 		return fail(err)
 	}
-	mon := cmd.Process.Pid
+	mon, err := readPidFile(filepath.Join(o.Bundle, "conmon-pidfile"))
+	if err != nil {
+		return fail(fmt.Errorf("conmon pid: %w", err))
+	}
 	return &Created{PID: pid, MonitorPID: mon}, nil
 }
 
@@ -151,7 +163,6 @@ func (r *Runtime) monitorArgs(o CreateOptions) []string {
 		"--persist-dir", o.Bundle,
 		"--socket-dir-path", r.cfg.SocketDir,
 		"--log-level", level,
-		"--sync",
 	}
 	if r.cfg.RuntimeRoot != "" {
 		args = append(args, "--runtime-arg", "--root="+r.cfg.RuntimeRoot)
@@ -191,7 +202,7 @@ type syncMessage struct {
 	Message string `json:"message,omitempty"`
 }
 
-func readSync(ctx context.Context, f *os.File, exited <-chan struct{}) (int, error) {
+func readSync(ctx context.Context, f *os.File) (int, error) {
 	type result struct {
 		msg syncMessage
 		err error
@@ -227,19 +238,6 @@ func readSync(ctx context.Context, f *os.File, exited <-chan struct{}) (int, err
 			return 0, errors.New(msg)
 		}
 		return res.msg.Pid, nil
-	case <-exited:
-		// conmon died; anything it wrote before is in the socket.
-		select {
-		case res := <-ch:
-			if res.err == nil && res.msg.Pid > 0 {
-				return res.msg.Pid, nil
-			}
-			if res.err == nil {
-				return 0, errors.New(strings.TrimSpace(res.msg.Message))
-			}
-		case <-time.After(100 * time.Millisecond):
-		}
-		return 0, errors.New("conmon exited without reporting the container's pid")
 	case <-ctx.Done():
 		// Closing our end ends the reader; the caller kills conmon.
 		return 0, fmt.Errorf("waiting for the runtime to create the container: %w", ctx.Err())
