@@ -642,3 +642,53 @@ func TestHundredContainersLeaveNothingBehind(t *testing.T) {
 		t.Errorf("left behind: before %+v, after %+v", before, after)
 	}
 }
+
+// PID namespace modes, the pod's hostname, DNS and hosts files, and an
+// unknown runtime handler refused at RunPodSandbox.
+func TestContainerNamespacesAndPodFiles(t *testing.T) {
+	e := startCtrDaemon(t, map[string]string{
+		"20-missing.conf": "[crio.runtime.runtimes.missing]\nruntime_path = \"/nonexistent/runc\"\n",
+	})
+	// Shared PID namespace (the pod default): PID 1 is the pod's init.
+	podID, pod := e.pod(t, "ctr-ns", nil)
+	_, lines := e.runToExit(t, podID, pod, e.ctrConfig("pidpod", "sh", "-c", "echo $$; hostname; cat /etc/resolv.conf; grep -c . /etc/hosts; echo HOSTNAME=$HOSTNAME"))
+	joined := strings.Join(lines, "\n")
+	if len(lines) == 0 || lines[0] == "stdout 1" {
+		t.Errorf("shared PID namespace: the container's shell is PID 1: %q", lines)
+	}
+	for _, want := range []string{"stdout " + pod.Hostname, "stdout nameserver 10.199.0.10", "stdout search it.svc.cluster.local", "stdout HOSTNAME=" + pod.Hostname} {
+		if !slices.Contains(lines, want) {
+			t.Errorf("missing %q in %q", want, joined)
+		}
+	}
+
+	// A container's own PID namespace, and another joining it (TARGET).
+	podID, pod = e.pod(t, "ctr-ns-own", func(p *runtimeapi.PodSandboxConfig) {
+		p.Linux.SecurityContext = &runtimeapi.LinuxSandboxSecurityContext{NamespaceOptions: &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_CONTAINER}}
+	})
+	own := e.ctrConfig("pidown", "sleep", "1000")
+	own.Linux.SecurityContext.NamespaceOptions = &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_CONTAINER}
+	target := e.run(t, podID, pod, own)
+	cfg := e.ctrConfig("pidtarget", "sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '; echo")
+	cfg.Linux.SecurityContext.NamespaceOptions = &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_TARGET, TargetId: target}
+	if _, lines := e.runToExit(t, podID, pod, cfg); !slices.Contains(lines, "stdout sleep 1000 ") {
+		t.Errorf("TARGET pid namespace: PID 1 is %q, want the target's sleep", lines)
+	}
+	cfg = e.ctrConfig("pidself", "sh", "-c", "echo $$")
+	cfg.Linux.SecurityContext.NamespaceOptions = &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_CONTAINER}
+	if _, lines := e.runToExit(t, podID, pod, cfg); !slices.Equal(lines, []string{"stdout 1"}) {
+		t.Errorf("own PID namespace: %q", lines)
+	}
+
+	// A handler that is not configured, and one whose binary is missing,
+	// are refused when the pod is made.
+	for _, h := range []string{"nope", "missing"} {
+		_, err := e.d.Runtime().RunPodSandbox(Context(t), &runtimeapi.RunPodSandboxRequest{Config: podConfig("ctr-handler"), RuntimeHandler: h})
+		if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), h) {
+			t.Errorf("runtime handler %q: %v", h, err)
+		}
+	}
+	if !strings.Contains(e.d.Stderr.String(), "/nonexistent/runc") {
+		t.Error("the unusable handler was not reported in the log")
+	}
+}
