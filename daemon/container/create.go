@@ -97,6 +97,15 @@ func (s *Service) Create(ctx context.Context, podID string, cfg *runtimeapi.Cont
 	// An exit (a kill before start) the watcher saw before the container
 	// was registered would otherwise be missed.
 	s.recordExit(e.c.ID)
+	// A pod removed while this container was being made did not see it
+	// (it was not registered yet): remove it now rather than leave it
+	// behind in a pod that no longer exists.
+	if _, err := s.opts.Pods.Get(pod.ID); errors.Is(err, sandbox.ErrNotFound) {
+		if rerr := s.Remove(context.WithoutCancel(ctx), e.c.ID); rerr != nil {
+			s.log.Warn("removing a container whose pod went away during creation", "id", e.c.ID, "error", rerr)
+		}
+		return nil, notFound("pod sandbox %s was removed while the container was being created", pod.ID)
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.c.clone(), nil
