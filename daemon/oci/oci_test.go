@@ -334,3 +334,29 @@ func TestCreateFailureReported(t *testing.T) {
 	}
 	t.Log(err)
 }
+
+// log_size_max: conmon keeps the log file under the limit.
+func TestLogSizeMax(t *testing.T) {
+	e := newEnv(t)
+	rt, err := New(Config{
+		Name: "runc", RuntimeRoot: filepath.Join(e.dir, "runc"),
+		ExitDir: e.rt.ExitDir(), SocketDir: filepath.Join(e.dir, "sockets"),
+		MonitorEnv: []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}, LogSizeMax: 8192,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.rt = rt
+	c := e.run("sh", "-c", "i=0; while [ $i -lt 2000 ]; do echo line-$i-padding-padding-padding; i=$((i+1)); done")
+	e.waitExit(c, 20*time.Second)
+	fi, err := os.Stat(c.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Size() > 8192+512 {
+		t.Fatalf("log is %d bytes with log_size_max 8192", fi.Size())
+	}
+	if b, _ := os.ReadFile(c.log); !strings.Contains(string(b), "line-1999-") {
+		t.Fatalf("the newest output is not in the log: %q", b)
+	}
+}

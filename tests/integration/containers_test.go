@@ -692,3 +692,39 @@ func TestContainerNamespacesAndPodFiles(t *testing.T) {
 		t.Error("the unusable handler was not reported in the log")
 	}
 }
+
+// A second runtime handler maps a RuntimeClass to another OCI binary (here
+// a wrapper that records its calls and runs runc); the pod's handler is
+// the one its containers run with.
+func TestContainerRuntimeHandler(t *testing.T) {
+	RequireRoot(t)
+	tools := TempDir(t)
+	wrapper := filepath.Join(tools, "wrapped-runc")
+	calls := filepath.Join(tools, "calls")
+	script := fmt.Sprintf("#!/bin/sh\necho \"$@\" >> %s\nexec runc \"$@\"\n", calls)
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e := startCtrDaemon(t, map[string]string{
+		"20-wrapped.conf": fmt.Sprintf("[crio.runtime.runtimes.wrapped]\nruntime_path = %q\nruntime_root = %q\n", wrapper, filepath.Join(tools, "state")),
+	})
+	cfg := podConfig("ctr-handler")
+	cfg.LogDirectory = filepath.Join(e.d.Dir, "podlogs", cfg.Metadata.Name)
+	resp, err := e.d.Runtime().RunPodSandbox(Context(t), &runtimeapi.RunPodSandboxRequest{Config: cfg, RuntimeHandler: "wrapped"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, lines := e.runToExit(t, resp.PodSandboxId, cfg, e.ctrConfig("wrapped", "echo", "via wrapper"))
+	if st.ExitCode != 0 || !slices.Equal(lines, []string{"stdout via wrapper"}) {
+		t.Fatalf("exit %d log %q", st.ExitCode, lines)
+	}
+	b, _ := os.ReadFile(calls)
+	for _, verb := range []string{" create ", "start "} {
+		if !strings.Contains(string(b), verb) {
+			t.Errorf("the handler's binary was not used for %q: %q", verb, b)
+		}
+	}
+	if !strings.Contains(string(b), "--root "+filepath.Join(tools, "state")) && !strings.Contains(string(b), "--root="+filepath.Join(tools, "state")) {
+		t.Errorf("runtime_root not passed: %q", b)
+	}
+}
