@@ -390,6 +390,20 @@ func (s *Service) Get(id string) (*Container, error) {
 	return e.c.clone(), nil
 }
 
+// RuntimeFor returns a container's record and its runtime handler, for
+// the services that act on running containers (exec, attach).
+func (s *Service) RuntimeFor(id string) (*Container, Runtime, error) {
+	c, err := s.Get(id)
+	if err != nil {
+		return nil, nil, err
+	}
+	h, err := s.handler(c.Runtime)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, h.Runtime, nil
+}
+
 // Filter selects containers in List; zero fields match everything.
 type Filter struct {
 	ID     string // id or prefix

@@ -99,6 +99,16 @@ func (r *Runtime) Path() string { return r.cfg.RuntimePath }
 // ExitDir is where conmon writes exit files.
 func (r *Runtime) ExitDir() string { return r.cfg.ExitDir }
 
+// Root is the runtime's state directory ("" for its default); exec and
+// other runtime commands must pass it too.
+func (r *Runtime) Root() string { return r.cfg.RuntimeRoot }
+
+// AttachSocket is the unixpacket socket conmon serves for attaching to
+// container id's stdio (frames carry a stream byte).
+func (r *Runtime) AttachSocket(id string) string {
+	return filepath.Join(r.cfg.SocketDir, id, "attach")
+}
+
 // run invokes the runtime binary with the global flags first.
 func (r *Runtime) run(ctx context.Context, args ...string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.CommandTimeout)
