@@ -17,6 +17,7 @@ import (
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/crio-appliance/crio/daemon/events"
 	"github.com/crio-appliance/crio/daemon/image"
 	"github.com/crio-appliance/crio/daemon/oci"
 	"github.com/crio-appliance/crio/daemon/sandbox"
@@ -94,6 +95,9 @@ func (s *Service) Create(ctx context.Context, podID string, cfg *runtimeapi.Cont
 	if err != nil {
 		return nil, err
 	}
+	e.mu.Lock()
+	s.publish(events.Created, e.c)
+	e.mu.Unlock()
 	// An exit (a kill before start) the watcher saw before the container
 	// was registered would otherwise be missed.
 	s.recordExit(e.c.ID)

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/crio-appliance/crio/daemon/events"
 	"github.com/crio-appliance/crio/daemon/oci"
 )
 
@@ -51,10 +52,15 @@ func (s *Service) Start(ctx context.Context, id string) error {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.c.State == StateCreated {
-		e.c.State = StateRunning
+	if e.c.State != StateCreated {
+		return nil // it exited already; recordExit reported the start
 	}
-	return s.store.save(e.c)
+	e.c.State = StateRunning
+	if err := s.store.save(e.c); err != nil {
+		return err
+	}
+	s.publish(events.Started, e.c)
+	return nil
 }
 
 // Stop stops a container: its stop signal, then SIGKILL after timeout. An
@@ -153,6 +159,7 @@ func (s *Service) Remove(ctx context.Context, id string) error {
 	}
 	e.mu.Lock()
 	e.removed = true
+	s.publish(events.Deleted, c)
 	e.mu.Unlock()
 	s.mu.Lock()
 	delete(s.byID, c.ID)

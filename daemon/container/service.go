@@ -21,6 +21,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/crio-appliance/crio/daemon/events"
 	"github.com/crio-appliance/crio/daemon/image"
 	"github.com/crio-appliance/crio/daemon/oci"
 	"github.com/crio-appliance/crio/daemon/sandbox"
@@ -101,7 +102,10 @@ type Options struct {
 	KillTimeout time.Duration
 	// MonitorLogLevel is conmon's --log-level.
 	MonitorLogLevel string
-	Logger          *slog.Logger
+	// Events receives the lifecycle events (crio.runtime.enable_pod_events);
+	// nil publishes none.
+	Events events.Publisher
+	Logger *slog.Logger
 }
 
 // Service owns every container.
@@ -261,6 +265,7 @@ func (s *Service) markLost(e *entry, why string) {
 	if err := s.store.save(e.c); err != nil {
 		s.log.Error("recording a lost container", "id", e.c.ID, "error", err)
 	}
+	s.publish(events.Stopped, e.c)
 	close(e.exited)
 	s.log.Warn("container lost", "id", e.c.ID, "reason", why)
 }
@@ -306,6 +311,11 @@ func (s *Service) recordExit(id string) bool {
 		return true
 	}
 	c := e.c
+	if c.State == StateCreated && c.StartedAt != 0 {
+		// Start is still waiting for the runtime, which already ran the
+		// process to its end: report the start first, Start will not.
+		s.publish(events.Started, c)
+	}
 	c.State, c.ExitCode, c.FinishedAt = StateExited, int32(ex.Code), ex.At.UnixNano()
 	switch {
 	case oci.OOMKilled(c.Bundle):
@@ -321,9 +331,20 @@ func (s *Service) recordExit(id string) bool {
 	if err := s.store.save(c); err != nil {
 		s.log.Error("recording container exit", "id", id, "error", err)
 	}
+	s.publish(events.Stopped, c)
 	close(e.exited)
 	s.log.Debug("container exited", "id", id, "code", ex.Code, "reason", c.Reason)
 	return true
+}
+
+// publish reports a lifecycle event with a copy of the record. Callers
+// hold e.mu, so one container's events go out in the order of its state
+// changes (Publish never blocks).
+func (s *Service) publish(kind events.Kind, c *Container) {
+	if s.opts.Events == nil {
+		return
+	}
+	s.opts.Events.Publish(events.Event{Kind: kind, ID: c.ID, PodID: c.PodID, At: time.Now().UnixNano(), Record: c.clone()})
 }
 
 func newID() string {

@@ -28,6 +28,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/crio-appliance/crio/daemon/cgroups"
+	"github.com/crio-appliance/crio/daemon/events"
 	"github.com/crio-appliance/crio/daemon/network"
 	"github.com/crio-appliance/crio/daemon/nsfile"
 	"github.com/crio-appliance/crio/daemon/pidns"
@@ -79,7 +80,10 @@ type Options struct {
 	ShmSize int64
 	Network Network
 	Cgroups Cgroups
-	Logger  *slog.Logger
+	// Events receives the pods' own lifecycle events (ID == PodID);
+	// nil publishes none.
+	Events events.Publisher
+	Logger *slog.Logger
 }
 
 // Service owns every pod. Its methods are safe for concurrent use;
@@ -252,6 +256,10 @@ func (s *Service) Run(ctx context.Context, cfg *runtimeapi.PodSandboxConfig, han
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), createTimeout)
 	sb, err := s.create(cctx, sp, cfg, handler, hash, name)
 	cancel()
+	var snap *Sandbox
+	if err == nil {
+		snap = sb.clone() // before the pod is shared: a Stop may change sb at once
+	}
 	s.mu.Lock()
 	if err != nil {
 		delete(s.byName, name)
@@ -265,7 +273,19 @@ func (s *Service) Run(ctx context.Context, cfg *runtimeapi.PodSandboxConfig, han
 	if err != nil {
 		return nil, err
 	}
-	return sb.clone(), nil
+	// Without an infra container the pod's own events stand for it, as
+	// CRI-O reports them (the kubelet keys pod events by the sandbox id).
+	s.publish(events.Created, snap)
+	s.publish(events.Started, snap)
+	return snap.clone(), nil
+}
+
+// publish reports a pod event; rec must be a copy nobody changes.
+func (s *Service) publish(kind events.Kind, rec *Sandbox) {
+	if s.opts.Events == nil {
+		return
+	}
+	s.opts.Events.Publish(events.Event{Kind: kind, ID: rec.ID, PodID: rec.ID, At: time.Now().UnixNano(), Record: rec})
 }
 
 func (s *Service) create(ctx context.Context, sp *spec, cfg *runtimeapi.PodSandboxConfig, handler, hash, name string) (_ *Sandbox, err error) {
@@ -607,6 +627,7 @@ func (s *Service) Stop(ctx context.Context, id string) error {
 }
 
 func (s *Service) stopLocked(ctx context.Context, sb *Sandbox) error {
+	wasReady := sb.State == StateReady
 	s.mu.Lock()
 	ctrs := s.containers
 	s.mu.Unlock()
@@ -628,7 +649,13 @@ func (s *Service) stopLocked(ctx context.Context, sb *Sandbox) error {
 	if sb.State != StateNotReady {
 		sb.State = StateNotReady
 	}
-	return s.store.save(sb)
+	if err := s.store.save(sb); err != nil {
+		return err
+	}
+	if wasReady {
+		s.publish(events.Stopped, sb.clone())
+	}
+	return nil
 }
 
 // Remove stops the pod if needed and removes everything it owns. An unknown
@@ -652,10 +679,16 @@ func (s *Service) Remove(ctx context.Context, id string) error {
 			return fmt.Errorf("remove containers of pod %s: %w", sb.ID, err)
 		}
 	}
+	snap := sb.clone()
 	if err := s.release(ctx, sb); err != nil {
 		_ = s.store.save(sb) // keep what is left on record for the retry
 		return err
 	}
+	if snap.State == StateReady {
+		snap.State = StateNotReady
+		s.publish(events.Stopped, snap.clone())
+	}
+	s.publish(events.Deleted, snap)
 	e.removed = true
 	s.mu.Lock()
 	delete(s.byID, sb.ID)
