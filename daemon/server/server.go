@@ -26,6 +26,9 @@ type Options struct {
 	Containers ContainerService
 	// Image serves the CRI ImageService; nil means every RPC is Unimplemented.
 	Image runtimeapi.ImageServiceServer
+	// Events feeds GetContainerEvents; nil (enable_pod_events off) makes
+	// it Unimplemented.
+	Events EventSource
 	// MaxSendMsgSize and MaxRecvMsgSize bound gRPC messages in bytes
 	// (crio.api.grpc_max_send_msg_size / grpc_max_recv_msg_size); zero keeps
 	// gRPC's defaults.
@@ -71,6 +74,7 @@ type runtimeServer struct {
 	*RuntimeInfo
 	*PodSandboxes
 	*Containers
+	*ContainerEvents
 }
 
 type unimplemented struct {
@@ -79,9 +83,10 @@ type unimplemented struct {
 
 func newRuntimeServer(opts Options) *runtimeServer {
 	return &runtimeServer{
-		RuntimeInfo:  NewRuntimeInfo(opts.Version, opts.CgroupManager, opts.Network),
-		PodSandboxes: NewPodSandboxes(opts.Sandbox),
-		Containers:   NewContainers(opts.Containers),
+		RuntimeInfo:     NewRuntimeInfo(opts.Version, opts.CgroupManager, opts.Network),
+		PodSandboxes:    NewPodSandboxes(opts.Sandbox),
+		Containers:      NewContainers(opts.Containers),
+		ContainerEvents: NewContainerEvents(opts.Events, opts.Sandbox, opts.Containers),
 	}
 }
 
