@@ -22,6 +22,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/crio-appliance/crio/daemon/config"
+	"github.com/crio-appliance/crio/daemon/events"
 	"github.com/crio-appliance/crio/daemon/httpapi"
 	"github.com/crio-appliance/crio/daemon/listener"
 	"github.com/crio-appliance/crio/daemon/logging"
@@ -42,6 +43,9 @@ type Services struct {
 	Sandbox    server.SandboxService
 	Container  server.ContainerService
 	Containers httpapi.Containers
+	// Events feeds GetContainerEvents (crio.runtime.enable_pod_events);
+	// nil leaves the RPC Unimplemented. Stop closes it first.
+	Events *events.Broadcaster
 	// Close releases what the services hold (storage locks, watchers). It
 	// runs at stop after both servers have stopped; the clean-shutdown
 	// marker is written only when it succeeds.
@@ -171,6 +175,10 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		}()
 	}
 
+	var evts server.EventSource // a nil *Broadcaster must stay a nil interface
+	if d.services.Events != nil {
+		evts = d.services.Events
+	}
 	d.grpc = server.New(server.Options{
 		Version:        version.Version,
 		CgroupManager:  cfg.Runtime.CgroupManager,
@@ -178,6 +186,7 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		Sandbox:        d.services.Sandbox,
 		Containers:     d.services.Container,
 		Image:          d.services.Image,
+		Events:         evts,
 		MaxSendMsgSize: clampInt(cfg.API.GRPCMaxSendMsgSize),
 		MaxRecvMsgSize: clampInt(cfg.API.GRPCMaxRecvMsgSize),
 		Logger:         d.log,
@@ -223,6 +232,9 @@ func (d *Daemon) Stop(ctx context.Context) error {
 		d.log.Info("crio stopping")
 		ctx, cancel := context.WithTimeout(ctx, d.opts.StopTimeout)
 		defer cancel()
+		// Event streams never end by themselves, and a graceful stop
+		// waits for every open RPC: end them first.
+		d.services.Events.Close()
 		d.shutdownServers(ctx)
 		if d.services.Close != nil {
 			if err := d.services.Close(ctx); err != nil {

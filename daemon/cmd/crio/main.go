@@ -16,6 +16,7 @@ import (
 	"github.com/crio-appliance/crio/daemon/cli"
 	"github.com/crio-appliance/crio/daemon/container"
 	"github.com/crio-appliance/crio/daemon/daemon"
+	"github.com/crio-appliance/crio/daemon/events"
 	"github.com/crio-appliance/crio/daemon/image"
 	"github.com/crio-appliance/crio/daemon/network"
 	"github.com/crio-appliance/crio/daemon/sandbox"
@@ -55,9 +56,18 @@ func build(_ context.Context, env daemon.Env) (daemon.Services, error) {
 		images.Close()
 		return daemon.Services{}, err
 	}
+	// Lifecycle events only when asked for (CRI-O's default is off).
+	var evts *events.Broadcaster
+	if env.Config.Runtime.EnablePodEvents {
+		evts = events.New(events.Options{Logger: env.Logger})
+		ctrOpts.Events = evts
+	}
 	podOpts := sandbox.OptionsFromConfig(env.Config)
 	podOpts.RuntimeHandlers = slices.Sorted(maps.Keys(ctrOpts.Handlers))
 	podOpts.Network, podOpts.Cgroups, podOpts.Logger = nets, cgs, env.Logger
+	if evts != nil {
+		podOpts.Events = evts
+	}
 	pods, err := sandbox.New(podOpts)
 	if err != nil {
 		images.Close()
@@ -76,6 +86,7 @@ func build(_ context.Context, env daemon.Env) (daemon.Services, error) {
 		Sandbox:    pods,
 		Container:  ctrs,
 		Containers: ctrs,
+		Events:     evts,
 		Close: func(context.Context) error {
 			ctrs.Close()
 			return images.Close()
