@@ -60,6 +60,11 @@ type Env struct {
 	// was present, i.e. the last run stopped gracefully. It is false on the
 	// very first start too; storage code uses it to decide on a repair.
 	PreviousShutdownClean bool
+	// Rebooted says that version_file (on a tmpfs that a reboot clears)
+	// was missing at start: every container and pod namespace from before
+	// is gone, and crio.internal_wipe decides what happens to their
+	// records. It is true on the very first start too, when there are none.
+	Rebooted bool
 }
 
 // ServiceBuilder constructs the services from the configuration. It runs
@@ -162,9 +167,14 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		return err
 	}
 	d.log.Debug("previous shutdown", "clean", clean, "marker", cfg.CleanShutdownFile)
+	// Read before writeVersionFiles replaces it below.
+	rebooted := versionFileMissing(cfg.VersionFile)
+	if rebooted {
+		d.log.Info("version file missing: first start since boot", "version_file", cfg.VersionFile)
+	}
 
 	if d.opts.Build != nil {
-		d.services, err = d.opts.Build(ctx, Env{Config: cfg, Logger: d.log, PreviousShutdownClean: clean})
+		d.services, err = d.opts.Build(ctx, Env{Config: cfg, Logger: d.log, PreviousShutdownClean: clean, Rebooted: rebooted})
 		if err != nil {
 			return fmt.Errorf("start services: %w", err)
 		}

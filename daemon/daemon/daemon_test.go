@@ -374,3 +374,31 @@ func containsPrefix(l []string, p string) bool {
 	}
 	return false
 }
+
+// A missing version file (a reboot cleared it) reaches the builder as
+// Rebooted; the next start, after the daemon wrote it, is not one.
+func TestRebootReachesBuilder(t *testing.T) {
+	res := testResult(t)
+	var seen []bool
+	build := func(_ context.Context, env Env) (Services, error) {
+		seen = append(seen, env.Rebooted)
+		return Services{}, nil
+	}
+	for i := range 3 {
+		if i == 2 {
+			if err := os.Remove(res.Config.VersionFile); err != nil {
+				t.Fatal(err)
+			}
+		}
+		d, _ := newTestDaemon(t, Options{Result: res, Build: build})
+		if err := d.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Stop(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(seen) != 3 || !seen[0] || seen[1] || !seen[2] {
+		t.Errorf("Rebooted = %v, want [true false true]", seen)
+	}
+}

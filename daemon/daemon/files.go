@@ -70,6 +70,18 @@ func writeVersionFiles(cfg *config.Config, v string) error {
 	return nil
 }
 
+// versionFileMissing reports whether the version file is absent, which is
+// how a reboot shows (it lives on a tmpfs). An empty path disables the
+// check. Any other error counts as present: wiping on a hiccup would
+// destroy running pods.
+func versionFileMissing(path string) bool {
+	if path == "" {
+		return false
+	}
+	_, err := os.Stat(path)
+	return errors.Is(err, fs.ErrNotExist)
+}
+
 // consumeCleanShutdownMarker reports whether the marker exists and removes
 // it, so that a crash of this run leaves no marker behind.
 func consumeCleanShutdownMarker(path string) (bool, error) {
