@@ -78,6 +78,11 @@ type Options struct {
 	RuntimeHandlers []string
 	// ShmSize is the size of each pod's /dev/shm in bytes; 0 means 64 MiB.
 	ShmSize int64
+	// Wipe removes every recorded pod at start: after a reboot (with
+	// crio.internal_wipe) their namespaces and processes are gone and the
+	// kubelet creates them anew. Their CNI addresses are released.
+	Wipe bool
+
 	Network Network
 	Cgroups Cgroups
 	// Events receives the pods' own lifecycle events (ID == PodID);
@@ -150,22 +155,67 @@ func New(opts Options) (*Service, error) {
 		log.Warn("skipping unreadable pod record", "error", err)
 	}
 	for _, sb := range sbs {
-		if sb.State == StateCreating {
-			log.Info("cleaning up pod left half-created", "id", sb.ID, "name", sb.Name)
-			if err := s.release(context.Background(), sb); err != nil {
-				log.Warn("cleaning up half-created pod", "id", sb.ID, "error", err)
-			}
-			continue
+		if s.restore(sb) {
+			s.byID[sb.ID] = &entry{sb: sb}
+			s.byName[sb.Name] = &reservation{hash: sb.ConfigHash, id: sb.ID}
 		}
-		if sb.State == StateReady && (sb.NetNS != "" && !nsfile.IsPinned(sb.NetNS) || sb.SharedPID && !sb.Init.Alive()) {
-			// The namespaces did not survive (a reboot, or the pod's init
-			// was killed): the pod cannot run.
-			sb.State = StateNotReady
-		}
-		s.byID[sb.ID] = &entry{sb: sb}
-		s.byName[sb.Name] = &reservation{hash: sb.ConfigHash, id: sb.ID}
 	}
 	return s, nil
+}
+
+// restoreTimeout bounds the clean-up of one pod at start (CNI DEL).
+const restoreTimeout = time.Minute
+
+// restore brings back one recorded pod at start and reports whether it
+// is to be listed: a half-created pod is undone; after a reboot (Wipe)
+// every pod is removed; a pod whose namespaces or init died is listed as
+// not ready with its network detached, so its address is free at once
+// rather than when the kubelet gets round to removing it.
+func (s *Service) restore(sb *Sandbox) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), restoreTimeout)
+	defer cancel()
+	switch {
+	case sb.State == StateCreating:
+		s.log.Info("cleaning up pod left half-created", "id", sb.ID, "name", sb.Name)
+		if err := s.release(ctx, sb); err != nil {
+			s.log.Warn("cleaning up half-created pod", "id", sb.ID, "error", err)
+		}
+		return false
+	case s.opts.Wipe:
+		s.log.Info("removing pod left from before the reboot", "id", sb.ID, "name", sb.Name)
+		err := s.release(ctx, sb)
+		if err == nil {
+			return false
+		}
+		// Listed, so RemovePodSandbox can retry what is left.
+		s.log.Warn("removing pod left from before the reboot; keeping it as not ready", "id", sb.ID, "error", err)
+		sb.State = StateNotReady
+		if err := s.store.save(sb); err != nil {
+			s.log.Warn("recording pod state", "id", sb.ID, "error", err)
+		}
+	case sb.State == StateReady && !s.alive(sb):
+		s.log.Info("pod namespaces or init did not survive; marking it not ready", "id", sb.ID, "name", sb.Name)
+		// No container service yet: stopLocked only detaches the pod.
+		if err := s.stopLocked(ctx, sb); err != nil {
+			s.log.Warn("detaching a dead pod", "id", sb.ID, "error", err)
+			sb.State = StateNotReady
+			if err := s.store.save(sb); err != nil {
+				s.log.Warn("recording pod state", "id", sb.ID, "error", err)
+			}
+		}
+	}
+	return true
+}
+
+// alive reports whether everything a ready pod's containers join still
+// exists: the pinned namespaces and, with a shared PID namespace, its init.
+func (s *Service) alive(sb *Sandbox) bool {
+	for _, p := range []string{sb.NetNS, sb.IPCNS, sb.UTSNS} {
+		if p != "" && !nsfile.IsPinned(p) {
+			return false
+		}
+	}
+	return !sb.SharedPID || sb.Init.Alive()
 }
 
 // SetContainers connects the container service once it exists.
@@ -379,9 +429,16 @@ func (s *Service) create(ctx context.Context, sp *spec, cfg *runtimeapi.PodSandb
 
 func (s *Service) netPod(sb *Sandbox, ports []network.PortMapping) network.Pod {
 	md := sb.Config.GetMetadata()
+	netns := sb.NetNS
+	if netns != "" && !nsfile.IsPinned(netns) {
+		// Gone (a reboot): a path that is no namespace makes the plugins
+		// fail DEL before they release the address; without one they
+		// release it and skip the interface, which went with the namespace.
+		netns = ""
+	}
 	return network.Pod{
 		ID: sb.ID, Name: md.GetName(), Namespace: md.GetNamespace(), UID: md.GetUid(),
-		NetNS: sb.NetNS, Ports: ports, Network: sb.Network,
+		NetNS: netns, Ports: ports, Network: sb.Network,
 	}
 }
 

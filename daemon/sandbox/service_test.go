@@ -6,19 +6,23 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/crio-appliance/crio/daemon/cgroups"
+	"github.com/crio-appliance/crio/daemon/events"
 	"github.com/crio-appliance/crio/daemon/network"
 )
 
 // newService runs a Service on real parts under a temporary directory: no
 // CNI network is configured, so tests use host-network pods or fail before
 // the network step.
-func newService(t *testing.T, dir string) *Service {
+func newService(t *testing.T, dir string, mutate ...func(*Options)) *Service {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
@@ -27,13 +31,17 @@ func newService(t *testing.T, dir string) *Service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(Options{
+	opts := Options{
 		StateDir: filepath.Join(dir, "state"), RunDir: filepath.Join(dir, "run"),
 		NamespacesDir: filepath.Join(dir, "ns"), LogDir: filepath.Join(dir, "logs"),
 		CgroupManager: "cgroupfs", DefaultCgroupParent: "/crio-sandbox-test",
 		Network: network.New(network.Options{NetworkDir: filepath.Join(dir, "net.d")}),
 		Cgroups: h,
-	})
+	}
+	for _, m := range mutate {
+		m(&opts)
+	}
+	s, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,5 +183,91 @@ func TestRunFailureLeavesNothing(t *testing.T) {
 				t.Errorf("cgroup %s/%s left", d, e.Name())
 			}
 		}
+	}
+}
+
+// A pod whose namespaces or init died while crio was down is listed as
+// not ready; after a reboot with Wipe, pods are removed with all they own.
+func TestRestoreDeadAndWipedPods(t *testing.T) {
+	dir := t.TempDir()
+	s := newService(t, dir)
+	ctx := context.Background()
+	dead, err := s.Run(ctx, hostNetConfig("dead"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	live, err := s.Run(ctx, hostNetConfig("live"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What a reboot does to one pod: its init is gone, its IPC namespace
+	// no longer pinned.
+	if err := dead.Init.Stop(initStopTimeout); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Unmount(dead.IPCNS, unix.MNT_DETACH); err != nil {
+		t.Fatal(err)
+	}
+	s2 := newService(t, dir)
+	st := map[string]State{}
+	for _, sb := range s2.List(Filter{}) {
+		st[sb.ID] = sb.State
+	}
+	if st[dead.ID] != StateNotReady || st[live.ID] != StateReady {
+		t.Errorf("after restart: %v", st)
+	}
+	ev := &recorder{}
+	s3 := newService(t, dir, func(o *Options) { o.Wipe, o.Events = true, ev })
+	if got := s3.List(Filter{}); len(got) != 0 {
+		t.Errorf("wiped pods listed: %v", got)
+	}
+	for _, sb := range []*Sandbox{dead, live} {
+		if l := leftovers(sb); len(l) != 0 {
+			t.Errorf("left behind: %v", l)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "state", sb.ID+".json")); !os.IsNotExist(err) {
+			t.Errorf("record left: %v", err)
+		}
+	}
+	if len(ev.got) != 0 {
+		t.Errorf("events at restore: %v", ev.got)
+	}
+}
+
+type recorder struct{ got []events.Event }
+
+func (r *recorder) Publish(e events.Event) { r.got = append(r.got, e) }
+
+// A pod's own events: created and started, stopped once, deleted.
+func TestPodEvents(t *testing.T) {
+	dir := t.TempDir()
+	ev := &recorder{}
+	s := newService(t, dir, func(o *Options) { o.Events = ev })
+	ctx := context.Background()
+	sb, err := s.Run(ctx, hostNetConfig("ev"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := s.Stop(ctx, sb.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Remove(ctx, sb.ID); err != nil {
+		t.Fatal(err)
+	}
+	var kinds []events.Kind
+	for _, e := range ev.got {
+		if e.ID != sb.ID || e.PodID != sb.ID || e.At == 0 {
+			t.Errorf("event %+v", e)
+		}
+		kinds = append(kinds, e.Kind)
+		if rec, ok := e.Record.(*Sandbox); !ok || rec.Ready() != (e.Kind == events.Created || e.Kind == events.Started) {
+			t.Errorf("%v: record %+v", e.Kind, e.Record)
+		}
+	}
+	want := []events.Kind{events.Created, events.Started, events.Stopped, events.Deleted}
+	if !slices.Equal(kinds, want) {
+		t.Errorf("events %v, want %v", kinds, want)
 	}
 }
