@@ -65,6 +65,10 @@ func build(_ context.Context, env daemon.Env) (daemon.Services, error) {
 	podOpts := sandbox.OptionsFromConfig(env.Config)
 	podOpts.RuntimeHandlers = slices.Sorted(maps.Keys(ctrOpts.Handlers))
 	podOpts.Network, podOpts.Cgroups, podOpts.Logger = nets, cgs, env.Logger
+	// After a reboot nothing of the old pods runs; the kubelet makes them
+	// again. Their containers go too: the container service removes those
+	// whose pod is gone.
+	podOpts.Wipe = env.Rebooted && env.Config.InternalWipe
 	if evts != nil {
 		podOpts.Events = evts
 	}
