@@ -27,6 +27,9 @@ type Host struct {
 	// Roots are the hierarchy mount points pod cgroups are created in: every
 	// v1 hierarchy, or the single v2 mount.
 	Roots []string
+	// Controllers maps each v1 controller to its hierarchy's mount point
+	// (see Dir); empty on v2.
+	Controllers map[string]string
 }
 
 // Detect looks at the host: /sys/fs/cgroup being a cgroup2 mount means a
@@ -47,7 +50,11 @@ func Detect() (*Host, error) {
 	if len(roots) == 0 {
 		return nil, errors.New("detect cgroups: no cgroup v1 hierarchy mounted and /sys/fs/cgroup is not cgroup2")
 	}
-	return &Host{Roots: roots}, nil
+	ctrl, err := v1Controllers("/proc/self/mountinfo")
+	if err != nil {
+		return nil, err
+	}
+	return &Host{Roots: roots, Controllers: ctrl}, nil
 }
 
 // v1Mounts lists the mount points of cgroup (v1) file systems.
