@@ -26,6 +26,9 @@ func (s *Service) ContainerInfo(_ context.Context, id string) (*httpapi.Containe
 	}
 	if pod, err := s.opts.Pods.Get(c.PodID); err == nil {
 		info.IPs = pod.IPs
+		if len(pod.IPs) > 0 {
+			info.IP = pod.IPs[0]
+		}
 	}
 	return info, true
 }

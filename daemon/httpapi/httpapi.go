@@ -58,7 +58,10 @@ type ContainerInfo struct {
 	LogPath         string            `json:"log_path"`
 	Root            string            `json:"root"` // the container's rootfs mount point
 	Sandbox         string            `json:"sandbox"`
-	IPs             []string          `json:"ip_addresses"`
+	// IP is the first of IPs, for cAdvisor versions that read only
+	// ip_address.
+	IP  string   `json:"ip_address"`
+	IPs []string `json:"ip_addresses"`
 }
 
 // Containers finds containers for GET /containers/<id>. The container
