@@ -107,3 +107,41 @@ func TestCreateRemoveV2(t *testing.T) {
 		t.Errorf("v2 cgroup left: %v", err)
 	}
 }
+
+func TestHybridRootAndRemove(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	root, err := hybridRoot("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if root == "" {
+		t.Skip("not a hybrid cgroup host")
+	}
+	pod := filepath.Join(root, "crio-hybrid-test", "pod-x")
+	if err := os.MkdirAll(filepath.Join(pod, "crio-c1"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(filepath.Join(root, "crio-hybrid-test")) })
+	for _, bad := range []string{"", "/", "crio-hybrid-test/pod-x", "/crio-hybrid-test/../crio-hybrid-test/pod-x"} {
+		if err := RemoveHybrid(bad); err != nil {
+			t.Errorf("RemoveHybrid(%q): %v", bad, err)
+		}
+	}
+	if _, err := os.Stat(pod); err != nil {
+		t.Fatalf("a bad path removed something: %v", err)
+	}
+	if err := RemoveHybrid("/crio-hybrid-test/pod-x"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(pod); !os.IsNotExist(err) {
+		t.Errorf("pod directory left: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "crio-hybrid-test")); err != nil {
+		t.Errorf("the parent went too: %v", err)
+	}
+	if err := RemoveHybrid("/crio-hybrid-test/pod-x"); err != nil {
+		t.Errorf("second remove: %v", err)
+	}
+}
