@@ -804,6 +804,11 @@ func (s *Service) release(ctx context.Context, sb *Sandbox) error {
 		if err := cgroups.Remove(sb.Cgroup); err != nil {
 			errs = append(errs, err)
 		} else {
+			// Not an error for the pod: this directory only holds what
+			// runc made beside the pod's own cgroups.
+			if err := cgroups.RemoveHybrid(sb.Cgroup.Path); err != nil {
+				s.log.Warn("removing the pod's cgroup2 directory", "id", sb.ID, "error", err)
+			}
 			sb.Cgroup = nil
 		}
 	}
