@@ -62,8 +62,22 @@ fi
 # Under /var/tmp: the overlay driver needs a real filesystem, not tmpfs.
 T=$(mktemp -d /var/tmp/crio-critest.XXXXXX)
 pid=
+# The pod network: crit0.conflist's bridge, given its gateway address here
+# (as containerd-ref.sh does) so the bridge plugin needs neither isGateway
+# (which switches on ip_forward) nor ipMasq; with no default route in the
+# pods and no masquerade, pod traffic stays on this machine. The
+# "Multiple Containers should support network" spec needs the address.
+BRIDGE=crit0
+BRIDGE_CIDR=10.99.0.1/16
+bridge_created=false
 cleanup() {
     local rc=$?
+    # Pods critest left behind (a failed spec skips its clean-up), while the
+    # daemon still runs: CNI DEL frees their addresses and veths.
+    if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
+        timeout 300 "$CRICTL" --timeout 120s --runtime-endpoint "unix://$T/crio.sock" rmp -fa >/dev/null 2>&1 ||
+            echo "critest ratchet: removing the pods left behind failed" >&2
+    fi
     if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
         kill -TERM "$pid"
         for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
@@ -83,11 +97,24 @@ cleanup() {
             kill -KILL "${c%/cmdline}" 2>/dev/null || true
         fi
     done
+    # Pod init processes of this run (shared PID namespaces) that outlived a
+    # failed removal: they run chrooted in a directory under $T.
+    for r in /proc/[0-9]*/root; do
+        p=${r%/root}
+        if [[ $(head -c 14 "$p/cmdline" 2>/dev/null | tr -d '\0') == crio-pod-init && $(readlink "$r" 2>/dev/null) == "$T"/* ]]; then
+            kill -KILL "${p#/proc/}" 2>/dev/null || true
+        fi
+    done
     # Mounts under the temporary directory (overlay, shm, pinned namespaces), deepest first.
     awk -v t="$T/" 'index($2, t) == 1 {print $2}' /proc/self/mounts | sort -r | while read -r m; do
         umount -l "$m" 2>/dev/null || true
     done
     if [[ ${KEEP:-0} == 1 ]]; then echo "kept $T"; else rm -rf "$T" 2>/dev/null || true; fi
+    # The bridge goes only if this run made it and no pod (of another run
+    # or runtime sharing crit0) is attached to it.
+    if $bridge_created && [[ -z $(ip -o link show master "$BRIDGE" 2>/dev/null) ]]; then
+        ip link delete "$BRIDGE" 2>/dev/null || true
+    fi
     if $registry_started; then "$HARNESS/registry.sh" stop >/dev/null 2>&1 || true; fi
     exit $rc
 }
@@ -95,6 +122,12 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 mkdir -p "$T/conf.d" "$T/cni" "$T/runc" "$OUT_DIR"
+if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
+    ip link add "$BRIDGE" type bridge
+    bridge_created=true
+fi
+ip addr replace "$BRIDGE_CIDR" dev "$BRIDGE"
+ip link set "$BRIDGE" up
 cp "$HARNESS/crit0.conflist" "$T/cni/"
 cp "$HARNESS/registries.conf" "$T/registries.conf"
 cat >"$T/policy.json" <<'JSON'
