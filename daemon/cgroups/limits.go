@@ -171,7 +171,7 @@ func (w *writer) write(dir, file, value string) {
 func writeFile(dir, file, value string) error {
 	// O_WRONLY without O_CREATE: a cgroup file that does not exist is a
 	// controller this cgroup does not have, not something to create.
-	f, err := os.OpenFile(filepath.Join(dir, file), os.O_WRONLY, 0)
+	f, err := os.OpenFile(filepath.Join(dir, file), os.O_WRONLY|os.O_TRUNC, 0)
 	if err != nil {
 		return fmt.Errorf("set %s: %w", file, err)
 	}
