@@ -29,6 +29,11 @@ type Options struct {
 	// Events feeds GetContainerEvents; nil (enable_pod_events off) makes
 	// it Unimplemented.
 	Events EventSource
+	// Stats serves the stats and metrics RPCs; nil means Unimplemented.
+	Stats StatsService
+	// Resources serves the resource update RPCs; nil fields mean
+	// Unimplemented.
+	Resources ResourceServices
 	// MaxSendMsgSize and MaxRecvMsgSize bound gRPC messages in bytes
 	// (crio.api.grpc_max_send_msg_size / grpc_max_recv_msg_size); zero keeps
 	// gRPC's defaults.
@@ -75,6 +80,8 @@ type runtimeServer struct {
 	*PodSandboxes
 	*Containers
 	*ContainerEvents
+	*Stats
+	*Resources
 }
 
 type unimplemented struct {
@@ -87,6 +94,8 @@ func newRuntimeServer(opts Options) *runtimeServer {
 		PodSandboxes:    NewPodSandboxes(opts.Sandbox),
 		Containers:      NewContainers(opts.Containers),
 		ContainerEvents: NewContainerEvents(opts.Events, opts.Sandbox, opts.Containers),
+		Stats:           NewStats(opts.Stats),
+		Resources:       NewResources(opts.Resources),
 	}
 }
 
