@@ -46,6 +46,10 @@ type Services struct {
 	// Events feeds GetContainerEvents (crio.runtime.enable_pod_events);
 	// nil leaves the RPC Unimplemented. Stop closes it first.
 	Events *events.Broadcaster
+	// Stats serves the stats and metrics RPCs; Resources the resource
+	// updates. Zero values leave them Unimplemented.
+	Stats     server.StatsService
+	Resources server.ResourceServices
 	// Close releases what the services hold (storage locks, watchers). It
 	// runs at stop after both servers have stopped; the clean-shutdown
 	// marker is written only when it succeeds.
@@ -197,6 +201,8 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		Containers:     d.services.Container,
 		Image:          d.services.Image,
 		Events:         evts,
+		Stats:          d.services.Stats,
+		Resources:      d.services.Resources,
 		MaxSendMsgSize: clampInt(cfg.API.GRPCMaxSendMsgSize),
 		MaxRecvMsgSize: clampInt(cfg.API.GRPCMaxRecvMsgSize),
 		Logger:         d.log,
