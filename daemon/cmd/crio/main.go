@@ -21,6 +21,7 @@ import (
 	"github.com/crio-appliance/crio/daemon/network"
 	"github.com/crio-appliance/crio/daemon/sandbox"
 	"github.com/crio-appliance/crio/daemon/server"
+	"github.com/crio-appliance/crio/daemon/stats"
 )
 
 func main() {
@@ -84,6 +85,15 @@ func build(_ context.Context, env daemon.Env) (daemon.Services, error) {
 		return daemon.Services{}, err
 	}
 	pods.SetContainers(ctrs)
+	st, err := stats.New(stats.Options{
+		Containers: ctrs, Pods: pods, Cgroups: cgs, CgroupV2: cgs.V2,
+		StorageRoot: env.Config.Root, Logger: env.Logger,
+	})
+	if err != nil {
+		ctrs.Close()
+		images.Close()
+		return daemon.Services{}, err
+	}
 	return daemon.Services{
 		Image:      server.NewImageServer(images),
 		Network:    nets,
@@ -91,7 +101,10 @@ func build(_ context.Context, env daemon.Env) (daemon.Services, error) {
 		Container:  ctrs,
 		Containers: ctrs,
 		Events:     evts,
+		Stats:      st,
+		Resources:  server.ResourceServices{Containers: ctrs, Pods: pods},
 		Close: func(context.Context) error {
+			st.Close()
 			ctrs.Close()
 			return images.Close()
 		},
