@@ -1,0 +1,440 @@
+#!/bin/bash
+# bench-pull.sh: cold pull of the benchmark images, side by side in one
+# session, runtimes alternated inside each repetition, medians at the end.
+#
+#   hack/bench-pull.sh [OUTDIR]        (default /var/tmp/crio-bench-pull/out-DATE)
+#
+# Contestants, each pulling 127.0.0.1:5001/bench/busybox:1.35 (1 layer) and
+# 127.0.0.1:5001/bench/big:1.0 (6 layers, ~100 MiB) after removing both:
+#   crio        bin/crio over CRI, timed by cribench (-pull-images A,B -pull-reps 1)
+#   containerd  Debian's containerd 1.6 over CRI, timed by cribench, with the
+#               bench's configs/containerd (paths rewritten to private ones)
+#   skopeo      skopeo copy docker://... containers-storage:[overlay@ROOT+RUNROOT]...
+#               into a store removed before every pull (wall time of the process)
+#   skopeo-warm the same into a store kept between pulls, images removed with
+#               skopeo delete (untimed) first: cold image, initialised store
+#   copyimg     copy.Image into containers-storage in a short-lived process built
+#               against crio's go.mod (same c/image and c/storage versions as
+#               crio; skopeo from Debian has older ones); warm store; wall time
+#
+# SETTLE=N (seconds; default 0 = skip) adds a second pass of REPS: per image,
+# every contestant's images are removed, then sync and N s of sleep, then one
+# timed pull per contestant (crio and containerd through pullonly, a minimal
+# CRI client, as cribench always pulls right after removing). Why: this VM's
+# root is ext4 without a journal, where a new inode skips, one by one, every
+# inode freed in the last 60 s (360 s while its inode table block is dirty):
+# creating files right after a removal costs more, and how much depends on
+# the block group's history. SETTLE=90 takes that out, but puts the pulls
+# after 90 s of idling (cold daemon heaps and CPUs), which costs too: on the
+# 2-core VM the settled pulls were not faster, only noisier.
+#
+# Environment: REPS (3), SETTLE (0), BENCH (../shared/bench beside the repo),
+# CRIO_BIN (bin/crio, built when missing), TOOLS (contestants, in this order:
+# "crio containerd skopeo skopeo-warm copyimg"), KEEP=1 keeps the stores.
+# Needs root and, from apt: containerd, skopeo, docker-registry, jq, curl.
+# All traffic goes to the registry on 127.0.0.1:5001; it is started (and its
+# images built) only when it does not answer, and then stopped at the end.
+# Private paths: /var/tmp/crio-bench-pull, /var/lib/crio-bench-pull,
+# /var/lib/containerd-bench-pull, /var/tmp/scratch-{root,runroot},
+# /var/tmp/scratch-warm-{root,runroot}, /var/tmp/scratch-lib-{root,runroot}.
+# cribench needs one pod per run; it runs with host networking, so the bench0
+# bridge is neither needed nor touched. Only the PullImage times are used.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+BENCH=${BENCH:-$(cd "$REPO/../shared/bench" 2>/dev/null && pwd || echo /work/shared/bench)}
+REPS=${REPS:-3}
+SETTLE=${SETTLE:-0}
+TOOLS=${TOOLS:-crio containerd skopeo skopeo-warm copyimg}
+REG=127.0.0.1:5001
+IMAGES=(bench/busybox:1.35 bench/big:1.0)
+W=/var/tmp/crio-bench-pull
+C=/var/lib/crio-bench-pull
+D=/var/lib/containerd-bench-pull
+S=/var/tmp/scratch-root
+SR=/var/tmp/scratch-runroot
+SW=/var/tmp/scratch-warm-root
+SWR=/var/tmp/scratch-warm-runroot
+L=/var/tmp/scratch-lib-root
+LR=/var/tmp/scratch-lib-runroot
+OUT=${1:-$W/out-$(date +%Y%m%d-%H%M%S)}
+TAGS=containers_image_openpgp,exclude_graphdriver_btrfs
+
+log() { echo "bench-pull: $*" >&2; }
+die() { log "$*"; exit 1; }
+[ "$(id -u)" = 0 ] || die "run as root"
+for t in containerd skopeo jq curl go; do command -v $t >/dev/null || die "missing $t (apt-get install $t)"; done
+has() { [[ " $TOOLS " == *" $1 "* ]]; }
+
+REG_STARTED=
+cleanup() {
+	set +e
+	stop_daemon "$C" crio
+	stop_daemon "$D" containerd
+	unmount_under "$C" "$D" "$S" "$SR" "$SW" "$SWR" "$L" "$LR"
+	if [ -z "${KEEP:-}" ]; then
+		rm -rf "$C" "$D" "$S" "$SR" "$SW" "$SWR" "$L" "$LR"
+	fi
+	if [ -n "$REG_STARTED" ]; then "$BENCH/baseline.sh" registry-stop; fi
+}
+trap cleanup EXIT
+
+unmount_under() {
+	local d m
+	for d in "$@"; do
+		awk -v d="$d" '$5 == d || index($5, d "/") == 1 {print $5}' /proc/self/mountinfo |
+			sort -r | while read -r m; do umount -l "$m" && log "unmounted $m"; done
+	done
+}
+
+stop_daemon() {
+	local dir=$1 name=$2 pid i
+	[ -f "$dir/daemon.pid" ] || return 0
+	pid=$(cat "$dir/daemon.pid")
+	if [ -d "/proc/$pid" ]; then
+		kill -TERM "$pid"
+		for i in $(seq 1 100); do [ -d "/proc/$pid" ] || break; sleep 0.1; done
+		[ -d "/proc/$pid" ] && kill -KILL "$pid"
+		log "$name ($pid) stopped"
+	fi
+	rm -f "$dir/daemon.pid"
+}
+
+# --- tools -------------------------------------------------------------------
+mkdir -p "$W" "$OUT"
+if [ ! -x "${CRIO_BIN:-$REPO/bin/crio}" ]; then make -C "$REPO" bin/crio >&2; fi
+cp "${CRIO_BIN:-$REPO/bin/crio}" "$W/crio" # a rebuild during the run changes nothing
+(cd "$BENCH/cribench" && go build -o "$W/cribench" .)
+CRIBENCH=$W/cribench
+
+# copyimg: built from a file outside the repo, in the repo's module, so it
+# links exactly crio's c/image and c/storage.
+mkdir -p "$W/copyimg"
+cat >"$W/copyimg/main.go" <<'EOF'
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"go.podman.io/image/v5/copy"
+	"go.podman.io/image/v5/docker"
+	"go.podman.io/image/v5/docker/reference"
+	"go.podman.io/image/v5/signature"
+	istorage "go.podman.io/image/v5/storage"
+	"go.podman.io/image/v5/types"
+	"go.podman.io/storage"
+	"go.podman.io/storage/pkg/reexec"
+	storagetypes "go.podman.io/storage/types"
+)
+
+func main() {
+	if reexec.Init() {
+		return
+	}
+	root := flag.String("root", "", "graph root")
+	runroot := flag.String("runroot", "", "run root")
+	regconf := flag.String("registries-conf", "", "registries.conf")
+	policyPath := flag.String("policy", "", "policy.json")
+	del := flag.String("delete", "", "comma-separated images to delete (untimed) before the copy")
+	flag.Parse()
+	fail := func(err error) { fmt.Fprintln(os.Stderr, "copyimg:", err); os.Exit(1) }
+	store, err := storage.GetStore(storagetypes.StoreOptions{GraphRoot: *root, RunRoot: *runroot, GraphDriverName: "overlay"})
+	if err != nil {
+		fail(err)
+	}
+	defer store.Shutdown(false)
+	sys := &types.SystemContext{SystemRegistriesConfPath: *regconf, BlobInfoCacheDir: *root + "/cache"}
+	ctx := context.Background()
+	for _, d := range strings.Split(*del, ",") {
+		if n, err := reference.ParseNormalizedNamed(d); err == nil {
+			if r, err := istorage.Transport.NewStoreReference(store, n, ""); err == nil {
+				_ = r.DeleteImage(ctx, sys)
+			}
+		}
+	}
+	if flag.NArg() == 0 {
+		return
+	}
+	named, err := reference.ParseNormalizedNamed(flag.Arg(0))
+	if err != nil {
+		fail(err)
+	}
+	src, err := docker.NewReference(named)
+	if err != nil {
+		fail(err)
+	}
+	dst, err := istorage.Transport.NewStoreReference(store, named, "")
+	if err != nil {
+		fail(err)
+	}
+	pol, err := signature.NewPolicyFromFile(*policyPath)
+	if err != nil {
+		fail(err)
+	}
+	pc, err := signature.NewPolicyContext(pol)
+	if err != nil {
+		fail(err)
+	}
+	defer pc.Destroy()
+	t0 := time.Now()
+	if _, err := copy.Image(ctx, pc, dst, src, &copy.Options{SourceCtx: sys, DestinationCtx: sys, ReportWriter: io.Discard}); err != nil {
+		fail(err)
+	}
+	fmt.Printf("%.1f\n", float64(time.Since(t0).Microseconds())/1000)
+}
+EOF
+# pullonly: a minimal CRI client (remove, then timed PullImage), built in
+# cribench's module; used to clear the runtimes' stores and for SETTLE.
+mkdir -p "$W/pullonly"
+cat >"$W/pullonly/main.go" <<'EOF'
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// pullonly -endpoint unix:///x.sock [-remove A,B] [IMAGE...]: removes the
+// -remove images (untimed), then pulls each IMAGE and prints its time in ms.
+func main() {
+	ep := flag.String("endpoint", "", "CRI endpoint")
+	rm := flag.String("remove", "", "comma-separated images to remove first")
+	flag.Parse()
+	conn, err := grpc.NewClient(*ep, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	img := runtimeapi.NewImageServiceClient(conn)
+	ctx := context.Background()
+	for _, r := range strings.Split(*rm, ",") {
+		if r != "" {
+			_, _ = img.RemoveImage(ctx, &runtimeapi.RemoveImageRequest{Image: &runtimeapi.ImageSpec{Image: r}})
+		}
+	}
+	for _, ref := range flag.Args() {
+		t0 := time.Now()
+		if _, err := img.PullImage(ctx, &runtimeapi.PullImageRequest{Image: &runtimeapi.ImageSpec{Image: ref}}); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		fmt.Printf("%.1f\n", float64(time.Since(t0).Microseconds())/1000)
+	}
+}
+EOF
+(cd "$BENCH/cribench" && go build -o "$W/pullonly/pullonly" "$W/pullonly/main.go")
+
+if has copyimg; then
+	(cd "$REPO" && CGO_ENABLED=0 go build -tags "$TAGS" -o "$W/copyimg/copyimg" "$W/copyimg/main.go")
+fi
+
+# --- registry and images ---------------------------------------------------------
+# ensure_registry: (re)starts the bench registry when it does not answer (the
+# registry is shared: another user of baseline.sh may stop it meanwhile).
+ensure_registry() {
+	local i
+	curl -sf "http://$REG/v2/" >/dev/null && return
+	log "registry on $REG does not answer: starting it"
+	"$BENCH/baseline.sh" registry-start >&2
+	REG_STARTED=1
+	for i in $(seq 1 50); do curl -sf "http://$REG/v2/" >/dev/null && return; sleep 0.2; done
+	die "registry did not come up; see /var/lib/bench-registry/registry.log"
+}
+ensure_registry
+for img in "${IMAGES[@]}" bench/pause:1.0; do
+	if ! curl -sf -o /dev/null "http://$REG/v2/${img%:*}/manifests/${img#*:}" \
+		-H 'Accept: application/vnd.oci.image.manifest.v1+json'; then
+		log "image $img missing: building the bench images"
+		"$BENCH/images/build-images.sh" >&2
+		break
+	fi
+done
+
+# --- daemons -----------------------------------------------------------------------
+# crio: the bench's CRI-O-format config with private paths; registries.conf
+# through CONTAINERS_REGISTRIES_CONF, policy through --signature-policy.
+mkdir -p "$C/etc/net.d" "$C/etc/crio.conf.d" "$C/run" "$C/log"
+sed -e "s#/var/lib/crio-bench#$C#g; s#/run/crio-bench#$C/run#g; s#/var/log/crio-bench#$C/log#g; s#/etc/crio-bench#$C/etc#g" \
+	"$BENCH/configs/crio/crio.conf" >"$C/etc/crio.conf"
+cp "$BENCH/configs/crio/registries.conf" "$BENCH/configs/crio/policy.json" "$C/etc/"
+cp "$BENCH/configs/cni/10-bench0.conflist" "$C/etc/net.d/"
+"$W/crio" -c "$C/etc/crio.conf" -d "$C/etc/crio.conf.d" config validate >&2
+CRIO_SOCK=$C/run/crio.sock
+
+# containerd: the bench's config with private paths (so that it cannot clash
+# with a `baseline.sh start containerd` elsewhere on the machine).
+mkdir -p "$D/etc/net.d" "$D/run"
+sed -e "s#/var/lib/containerd-bench#$D/root#g; s#/run/containerd-bench#$D/run#g; s#/etc/containerd-bench#$D/etc#g" \
+	"$BENCH/configs/containerd/config.toml" >"$D/etc/config.toml"
+cp -r "$BENCH/configs/containerd/certs.d" "$D/etc/"
+cp "$BENCH/configs/cni/10-bench0.conflist" "$D/etc/net.d/"
+CTRD_SOCK=$D/run/containerd.sock
+
+start_daemon() { # dir name sock cmd...
+	local dir=$1 name=$2 sock=$3
+	shift 3
+	(cd "$dir" && exec setsid "$@" >>"$dir/daemon.log" 2>&1) &
+	echo $! >"$dir/daemon.pid"
+	"$CRIBENCH" version -endpoint "unix://$sock" -wait 60s >&2 || die "$name did not start; see $dir/daemon.log"
+	log "$name pid $(cat "$dir/daemon.pid")"
+}
+if has crio; then
+	start_daemon "$C" crio "$CRIO_SOCK" env CONTAINERS_REGISTRIES_CONF="$C/etc/registries.conf" \
+		"$W/crio" -c "$C/etc/crio.conf" -d "$C/etc/crio.conf.d" --signature-policy "$C/etc/policy.json"
+fi
+if has containerd; then
+	start_daemon "$D" containerd "$CTRD_SOCK" containerd --config "$D/etc/config.toml"
+fi
+
+# --- measurements -------------------------------------------------------------
+RES=$OUT/results.tsv # pass rep tool image ms
+: >"$RES"
+ALL=$(printf "$REG/%s," "${IMAGES[@]}")
+ALL=${ALL%,}
+PASS=remove-then-pull
+ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
+record() { printf '%s\t%s\t%s\t%s\t%s\n' "$PASS" "$@" >>"$RES"; }
+
+# cribench REP TOOL SOCK: both images, each pulled right after removing both.
+run_cribench() {
+	local rep=$1 tool=$2 sock=$3 json=$OUT/$2-r$1.json img
+	"$CRIBENCH" -endpoint "unix://$sock" -image "$REG/${IMAGES[0]}" -pull-images "$ALL" -pull-reps 1 \
+		-pods 1 -warmup 0 -hostnet -exec-reps 0 -list-reps 1 -settle 0s -log-dir "$W/podlogs" \
+		-label "$tool" -json "$json" >>"$OUT/cribench.log" 2>&1 || die "cribench $tool failed; see $OUT/cribench.log"
+	for img in "${IMAGES[@]}"; do
+		record "$rep" "$tool" "$img" "$(jq -r --arg op "PullImage:$REG/$img" '.ops[$op].p50_ms' "$json")"
+	done
+}
+
+skopeo_copy() { # root runroot image
+	skopeo --registries-conf "$C/etc/registries.conf" --policy "$C/etc/policy.json" \
+		copy -q "docker://$REG/$3" "containers-storage:[overlay@$1+$2]$REG/$3"
+}
+
+# clear TOOL: removes both images from TOOL's store (untimed).
+clear_store() {
+	local i
+	case $1 in
+	crio) "$W/pullonly/pullonly" -endpoint "unix://$CRIO_SOCK" -remove "$ALL" ;;
+	containerd) "$W/pullonly/pullonly" -endpoint "unix://$CTRD_SOCK" -remove "$ALL" ;;
+	skopeo)
+		unmount_under "$S" "$SR" 2>/dev/null
+		rm -rf "$S" "$SR"
+		;;
+	skopeo-warm)
+		for i in "${IMAGES[@]}"; do
+			skopeo delete "containers-storage:[overlay@$SW+$SWR]$REG/$i" 2>/dev/null || true
+		done
+		;;
+	copyimg) "$W/copyimg/copyimg" -root "$L" -runroot "$LR" -delete "$ALL" ;;
+	esac
+}
+
+# pull_one REP TOOL IMAGE: one timed pull into a store cleared before.
+pull_one() {
+	local rep=$1 tool=$2 img=$3 t0 inner
+	case $tool in
+	crio) record "$rep" "$tool" "$img" "$("$W/pullonly/pullonly" -endpoint "unix://$CRIO_SOCK" "$REG/$img")" ;;
+	containerd) record "$rep" "$tool" "$img" "$("$W/pullonly/pullonly" -endpoint "unix://$CTRD_SOCK" "$REG/$img")" ;;
+	skopeo | skopeo-warm)
+		t0=$(date +%s%N)
+		if [ "$tool" = skopeo ]; then skopeo_copy "$S" "$SR" "$img"; else skopeo_copy "$SW" "$SWR" "$img"; fi
+		record "$rep" "$tool" "$img" "$(ms_since "$t0")"
+		;;
+	copyimg)
+		t0=$(date +%s%N)
+		inner=$("$W/copyimg/copyimg" -root "$L" -runroot "$LR" -registries-conf "$C/etc/registries.conf" \
+			-policy "$C/etc/policy.json" "$REG/$img")
+		record "$rep" copyimg "$img" "$(ms_since "$t0")"
+		record "$rep" copyimg-inproc "$img" "$inner"
+		;;
+	esac
+}
+
+# measure REP TOOL (first pass): remove, pull at once, for each image.
+measure() {
+	local img
+	case $2 in
+	crio) sync; run_cribench "$1" crio "$CRIO_SOCK" ;;
+	containerd) sync; run_cribench "$1" containerd "$CTRD_SOCK" ;;
+	*)
+		for img in "${IMAGES[@]}"; do
+			clear_store "$2"
+			sync
+			pull_one "$1" "$2" "$img"
+		done
+		;;
+	esac
+}
+
+read -r -a order <<<"$TOOLS"
+n=${#order[@]}
+# Round 0 warms the registry's page cache, the binaries and the stores; it is
+# not counted. The order of the contestants rotates every repetition.
+for rep in $(seq 0 "$REPS"); do
+	for k in $(seq 0 $((n - 1))); do
+		tool=${order[$(((k + rep) % n))]}
+		log "$PASS rep $rep $tool (load $(cut -d' ' -f1-3 /proc/loadavg))"
+		ensure_registry
+		measure "$rep" "$tool"
+	done
+	if [ "$rep" = 0 ]; then : >"$RES"; fi
+done
+
+if [ "$SETTLE" -gt 0 ]; then
+	PASS=settled-${SETTLE}s
+	for rep in $(seq 1 "$REPS"); do
+		for img in "${IMAGES[@]}"; do
+			for tool in "${order[@]}"; do clear_store "$tool"; done
+			sync
+			log "$PASS rep $rep $img: waiting ${SETTLE}s after the removals"
+			sleep "$SETTLE"
+			for k in $(seq 0 $((n - 1))); do
+				tool=${order[$(((k + rep) % n))]}
+				log "$PASS rep $rep $img $tool (load $(cut -d' ' -f1-3 /proc/loadavg))"
+				ensure_registry
+				pull_one "$rep" "$tool" "$img"
+			done
+		done
+	done
+fi
+
+# --- medians ------------------------------------------------------------------
+median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.1f\n", (a[NR/2]+a[NR/2+1])/2}'; }
+med() { awk -F'\t' -v p="$1" -v t="$2" -v i="$3" '$1==p && $3==t && $4==i {print $5}' "$RES" | median; }
+runs() { awk -F'\t' -v p="$1" -v t="$2" -v i="$3" '$1==p && $3==t && $4==i {printf "%s%.0f", s, $5; s=" "}' "$RES"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a=="" || b=="" || b==0) print "-"; else printf "%.2f\n", a/b}'; }
+cell() { local m; m=$(med "$@"); if [ -n "$m" ]; then printf '%.0f [%s]' "$m" "$(runs "$@")"; else echo -; fi; }
+{
+	echo "Cold pull, ms: median [runs]; crio $("$W/crio" version | awk '/^GitCommit/ {print substr($2, 1, 12) (index($2, "-dirty") ? "-dirty" : "")}'),"\
+		"containerd $(containerd --version | cut -d' ' -f3), skopeo $(skopeo --version | cut -d' ' -f3), REPS=$REPS"
+	for pass in $(cut -f1 "$RES" | uniq); do
+		echo
+		echo "### $pass"
+		echo
+		echo "| image | crio | containerd | skopeo (fresh store) | skopeo (warm store) | copyimg (crio's libs) | copyimg, copy.Image only | crio/containerd | crio/skopeo | crio/skopeo-warm |"
+		echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+		for img in "${IMAGES[@]}"; do
+			cr=$(med "$pass" crio "$img"); ct=$(med "$pass" containerd "$img"); sk=$(med "$pass" skopeo "$img")
+			sw=$(med "$pass" skopeo-warm "$img")
+			echo "| $img | $(cell "$pass" crio "$img") | $(cell "$pass" containerd "$img") | $(cell "$pass" skopeo "$img")" \
+				"| $(cell "$pass" skopeo-warm "$img") | $(cell "$pass" copyimg "$img") | $(cell "$pass" copyimg-inproc "$img")" \
+				"| $(ratio "$cr" "$ct") | $(ratio "$cr" "$sk") | $(ratio "$cr" "$sw") |"
+		done
+	done
+} | tee "$OUT/summary.md"
+log "results in $OUT"
