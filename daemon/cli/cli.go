@@ -63,6 +63,12 @@ func Main(args []string, env Env) int {
 		fmt.Fprintln(env.Stderr, "Run 'crio --help' for usage.")
 		return ExitUsage
 	}
+	for k, v := range g.Env {
+		if err := os.Setenv(k, v); err != nil {
+			fmt.Fprintf(env.Stderr, "setting %s: %v\n", k, err)
+			return ExitUsage
+		}
+	}
 	if len(rest) == 0 {
 		return runDaemon(g, env)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -194,5 +195,25 @@ func TestDaemonRefusesInvalidConfig(t *testing.T) {
 	}
 	if code, _, errOut := run(t, "-c", missing, "config", "validate"); code != ExitError || !strings.Contains(errOut, missing) {
 		t.Errorf("config validate with missing -c: exit %d, stderr %q", code, errOut)
+	}
+}
+
+// CRI-O's --registries-conf and --registries-conf-dir are not config keys:
+// they set the variables the image service reads, as scripts written for
+// CRI-O (such as the benchmark harness) expect.
+func TestRegistriesConfFlags(t *testing.T) {
+	g, rest, err := ParseGlobal([]string{"--registries-conf", "/x/registries.conf", "--registries-conf-dir=/x/r.d", "config"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rest) != 1 || rest[0] != "config" {
+		t.Errorf("rest = %v", rest)
+	}
+	want := map[string]string{RegistriesConfEnv: "/x/registries.conf", RegistriesConfDirEnv: "/x/r.d"}
+	if !reflect.DeepEqual(g.Env, want) {
+		t.Errorf("Env = %v, want %v", g.Env, want)
+	}
+	if len(g.Sources.Flags) != 0 {
+		t.Errorf("registries flags became config overrides: %v", g.Sources.Flags)
 	}
 }

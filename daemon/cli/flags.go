@@ -17,6 +17,9 @@ type globalFlag struct {
 	arg         string // placeholder in the help
 	usage       string
 	repeated    bool
+	// env, for a flag that is not a configuration key, is the environment
+	// variable the flag sets for the libraries that read it.
+	env string
 }
 
 // globalFlags are CRI-O's names, so that unit files and scripts written for
@@ -34,7 +37,18 @@ var globalFlags = []globalFlag{
 	{long: "cni-plugin-dir", key: "crio.network.plugin_dirs", arg: "DIR", usage: "CNI plugin directory; repeat (or separate with commas) for several", repeated: true},
 	{long: "pause-image", key: "crio.image.pause_image", arg: "IMAGE", usage: "image of the pod infra container"},
 	{long: "signature-policy", key: "crio.image.signature_policy", arg: "FILE", usage: "signature policy file (default /etc/containers/policy.json)"},
+	// CRI-O keeps these two out of crio.conf; so do we.
+	{long: "registries-conf", env: RegistriesConfEnv, arg: "FILE", usage: "registries.conf (default /etc/containers/registries.conf); sets " + RegistriesConfEnv},
+	{long: "registries-conf-dir", env: RegistriesConfDirEnv, arg: "DIR", usage: "registries.conf drop-in directory (default /etc/containers/registries.conf.d); sets " + RegistriesConfDirEnv},
 }
+
+// The environment variables behind --registries-conf and
+// --registries-conf-dir. The first is containers/image's own; the image
+// service reads both.
+const (
+	RegistriesConfEnv    = "CONTAINERS_REGISTRIES_CONF"
+	RegistriesConfDirEnv = "CONTAINERS_REGISTRIES_CONF_DIR"
+)
 
 // listValue collects a repeated flag; commas separate values too, as in
 // CRI-O's command line.
@@ -63,6 +77,9 @@ type Global struct {
 	Sources config.Sources
 	// Set holds the long names of the flags given.
 	Set map[string]bool
+	// Env are environment variables the flags set (see globalFlag.env);
+	// Main applies them before anything reads them.
+	Env map[string]string
 }
 
 // ParseGlobal parses the global flags at the front of args and returns the
@@ -129,6 +146,11 @@ func ParseGlobal(args []string, errOut io.Writer) (*Global, []string, error) {
 			g.Sources.ConfigFileExplicit = true
 		case "config-dir":
 			g.Sources.ConfigDir = *strs[f.long]
+		case "registries-conf", "registries-conf-dir":
+			if g.Env == nil {
+				g.Env = map[string]string{}
+			}
+			g.Env[f.env] = *strs[f.long]
 		default:
 			var v any
 			if f.repeated {

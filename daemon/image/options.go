@@ -153,6 +153,10 @@ func (o *Options) normalize() error {
 		// makes the path visible in our error messages and logs.
 		o.RegistriesConf = os.Getenv("CONTAINERS_REGISTRIES_CONF")
 	}
+	if o.RegistriesConfDir == "" {
+		// Set by crio's --registries-conf-dir (CRI-O's flag).
+		o.RegistriesConfDir = os.Getenv("CONTAINERS_REGISTRIES_CONF_DIR")
+	}
 	return nil
 }
 
