@@ -21,7 +21,7 @@ import (
 
 // These tests run real runc and conmon on a busybox-static rootfs.
 
-func requireTools(t *testing.T) {
+func requireTools(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
@@ -37,7 +37,7 @@ func requireTools(t *testing.T) {
 }
 
 // busyboxRootfs makes a root filesystem of the static busybox.
-func busyboxRootfs(t *testing.T, dir string) string {
+func busyboxRootfs(t testing.TB, dir string) string {
 	t.Helper()
 	root := filepath.Join(dir, "rootfs")
 	for _, d := range []string{"bin", "etc", "tmp", "proc", "sys", "dev"} {
@@ -63,7 +63,7 @@ func busyboxRootfs(t *testing.T, dir string) string {
 }
 
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	rt     *Runtime
 	rootfs string
@@ -73,7 +73,7 @@ type env struct {
 	w     *ExitWatcher
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	requireTools(t)
 	dir, err := os.MkdirTemp("", "oci-test-")
