@@ -89,8 +89,12 @@ type unimplemented struct {
 }
 
 func newRuntimeServer(opts Options) *runtimeServer {
+	info := NewRuntimeInfo(opts.Version, opts.CgroupManager, opts.Network)
+	if hl, ok := opts.Containers.(RuntimeHandlerLister); ok {
+		info.handlers = hl
+	}
 	return &runtimeServer{
-		RuntimeInfo:     NewRuntimeInfo(opts.Version, opts.CgroupManager, opts.Network),
+		RuntimeInfo:     info,
 		PodSandboxes:    NewPodSandboxes(opts.Sandbox),
 		Containers:      NewContainers(opts.Containers),
 		ContainerEvents: NewContainerEvents(opts.Events, opts.Sandbox, opts.Containers),
