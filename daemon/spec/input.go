@@ -88,6 +88,9 @@ type Defaults struct {
 	// Annotations are added to the spec as they are (crio's own, and the
 	// CRI annotations the handler allows).
 	Annotations map[string]string
+	// RecursiveReadOnly says the runtime handler takes the "rro" mount
+	// option, so CRI recursive read-only mounts can be made.
+	RecursiveReadOnly bool
 }
 
 // Host answers the questions about the machine that a spec depends on.

@@ -152,7 +152,18 @@ func criMounts(in *Input, mounts []*runtimeapi.Mount, rootProp *string) ([]rspec
 			return nil, nil, unsupported(field+".uidMappings", "ID-mapped mounts")
 		}
 		if m.GetRecursiveReadOnly() {
-			return nil, nil, unsupported(field+".recursive_read_only", "recursive read-only mounts")
+			// As the CRI says: recursive read-only is read-only down to
+			// every mount below the source, which a propagated mount
+			// arriving later would escape.
+			if !m.GetReadonly() {
+				return nil, nil, invalid(field+".recursive_read_only", "needs readonly")
+			}
+			if m.GetPropagation() != runtimeapi.MountPropagation_PROPAGATION_PRIVATE {
+				return nil, nil, invalid(field+".recursive_read_only", "needs private propagation, not %s", m.GetPropagation())
+			}
+			if !in.Defaults.RecursiveReadOnly {
+				return nil, nil, unsupported(field+".recursive_read_only", "recursive read-only mounts (the runtime handler has no \"rro\" mount option)")
+			}
 		}
 		src := m.GetHostPath()
 		if err := checkHostPath(src, field+".host_path"); err != nil {
@@ -167,6 +178,9 @@ func criMounts(in *Input, mounts []*runtimeapi.Mount, rootProp *string) ([]rspec
 		opts := []string{"rbind"}
 		if m.GetReadonly() {
 			opts = append(opts, "ro")
+		}
+		if m.GetRecursiveReadOnly() {
+			opts = append(opts, "rro") // the runtime applies it with mount_setattr(AT_RECURSIVE)
 		}
 		if len(m.GetMountOptions()) > 16 {
 			return nil, nil, invalid(field+".mount_options", "more than 16 options")
@@ -209,7 +223,7 @@ func criMounts(in *Input, mounts []*runtimeapi.Mount, rootProp *string) ([]rspec
 		}
 		out = append(out, rspec.Mount{Destination: dst, Type: "bind", Source: real, Options: opts})
 		applied = append(applied, &runtimeapi.Mount{
-			ContainerPath: dst, HostPath: src, Readonly: m.GetReadonly(),
+			ContainerPath: dst, HostPath: src, Readonly: m.GetReadonly(), RecursiveReadOnly: m.GetRecursiveReadOnly(),
 			SelinuxRelabel: m.GetSelinuxRelabel(), Propagation: m.GetPropagation(),
 		})
 	}

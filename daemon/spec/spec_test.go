@@ -468,6 +468,33 @@ func TestMounts(t *testing.T) {
 	wantInvalid(t, err, "config.mounts[1].container_path")
 }
 
+// Recursive read-only mounts: only read-only and private, only when the
+// handler takes "rro", which then reaches the runtime.
+func TestRecursiveReadOnlyMounts(t *testing.T) {
+	rro := &runtimeapi.Mount{ContainerPath: "/a", HostPath: "/x", RecursiveReadOnly: true, Readonly: true}
+	in := newInput(t)
+	in.Defaults.RecursiveReadOnly = true
+	in.Config.Mounts = []*runtimeapi.Mount{rro}
+	r := mustGenerate(t, in)
+	if m := findMount(r.Spec, "/a"); !slices.Contains(m.Options, "rro") || !slices.Contains(m.Options, "ro") || !slices.Contains(m.Options, "rprivate") {
+		t.Errorf("rro mount options %v", m.Options)
+	}
+	if len(r.Mounts) != 1 || !r.Mounts[0].RecursiveReadOnly {
+		t.Errorf("applied mounts %v", r.Mounts)
+	}
+	for _, bad := range []*runtimeapi.Mount{
+		{ContainerPath: "/a", HostPath: "/x", RecursiveReadOnly: true},
+		{ContainerPath: "/a", HostPath: "/x", RecursiveReadOnly: true, Readonly: true, Propagation: runtimeapi.MountPropagation_PROPAGATION_HOST_TO_CONTAINER},
+		{ContainerPath: "/a", HostPath: "/x", RecursiveReadOnly: true, Readonly: true, Propagation: runtimeapi.MountPropagation_PROPAGATION_BIDIRECTIONAL},
+	} {
+		in := newInput(t)
+		in.Defaults.RecursiveReadOnly = true
+		in.Config.Mounts = []*runtimeapi.Mount{bad}
+		_, err := Generate(in)
+		wantInvalid(t, err, "config.mounts[0].recursive_read_only")
+	}
+}
+
 func TestPropagation(t *testing.T) {
 	in := newInput(t)
 	h := in.Host.(*fakeHost)
