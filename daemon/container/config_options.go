@@ -1,6 +1,7 @@
 package container
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -93,8 +94,17 @@ func OptionsFromConfig(cfg *config.Config, log *slog.Logger) (Options, error) {
 		if h.MonitorCgroup != "" && h.MonitorCgroup != "pod" {
 			log.Warn("monitor_cgroup other than \"\" or \"pod\" is not supported; conmon stays in crio's cgroup", "handler", name, "monitor_cgroup", h.MonitorCgroup)
 		}
+		// "rro" makes CRI recursive read-only mounts possible (runc 1.1+
+		// on Linux 5.12+); a runtime that cannot say keeps them refused.
+		rro := false
+		if f, err := rt.Features(context.Background()); err != nil {
+			log.Debug("runtime features unknown", "handler", name, "error", err)
+		} else {
+			rro = f.HasMountOption("rro")
+		}
 		o.Handlers[name] = Handler{
 			Runtime:                      rt,
+			RecursiveReadOnly:            rro,
 			ContainerMinMemory:           minMem,
 			PrivilegedWithoutHostDevices: h.PrivilegedWithoutHostDevices,
 			AllowedAnnotations:           append([]string(nil), h.AllowedAnnotations...),

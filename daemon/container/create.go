@@ -205,7 +205,8 @@ func (s *Service) create(ctx context.Context, pod *sandbox.Sandbox, cfg *runtime
 	for _, m := range res.Mounts {
 		c.Mounts = append(c.Mounts, MountRecord{
 			ContainerPath: m.ContainerPath, HostPath: m.HostPath, Readonly: m.Readonly,
-			SelinuxRelabel: m.SelinuxRelabel, Propagation: int32(m.Propagation),
+			RecursiveReadOnly: m.RecursiveReadOnly,
+			SelinuxRelabel:    m.SelinuxRelabel, Propagation: int32(m.Propagation),
 		})
 	}
 	data, err := json.Marshal(res.Spec)
@@ -311,6 +312,7 @@ func (s *Service) specInput(c *Container, pod *sandbox.Sandbox, cfg *runtimeapi.
 	defaults := s.opts.Defaults
 	defaults.ContainerMinMemory = h.ContainerMinMemory
 	defaults.PrivilegedWithoutHostDevices = h.PrivilegedWithoutHostDevices
+	defaults.RecursiveReadOnly = h.RecursiveReadOnly
 	defaults.Annotations = map[string]string{
 		"io.kubernetes.cri-o.ContainerID":   c.ID,
 		"io.kubernetes.cri-o.ContainerName": c.Name,

@@ -79,6 +79,9 @@ type MountRecord struct {
 	Readonly       bool   `json:"readonly,omitempty"`
 	SelinuxRelabel bool   `json:"selinux_relabel,omitempty"`
 	Propagation    int32  `json:"propagation,omitempty"`
+
+	// RecursiveReadOnly: read-only down to every mount below the source.
+	RecursiveReadOnly bool `json:"recursive_read_only,omitempty"`
 }
 
 func (c *Container) clone() *Container {

@@ -74,6 +74,8 @@ type Handler struct {
 	// MonitorInPod moves conmon into the pod's cgroup (monitor_cgroup =
 	// "pod"), accounting it to the pod.
 	MonitorInPod bool
+	// RecursiveReadOnly: the runtime takes the "rro" mount option.
+	RecursiveReadOnly bool
 }
 
 // Options configure a Service.
