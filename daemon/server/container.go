@@ -266,7 +266,8 @@ func containerStatusToCRI(c *container.Container) *runtimeapi.ContainerStatus {
 	for _, m := range c.Mounts {
 		st.Mounts = append(st.Mounts, &runtimeapi.Mount{
 			ContainerPath: m.ContainerPath, HostPath: m.HostPath, Readonly: m.Readonly,
-			SelinuxRelabel: m.SelinuxRelabel, Propagation: runtimeapi.MountPropagation(m.Propagation),
+			RecursiveReadOnly: m.RecursiveReadOnly,
+			SelinuxRelabel:    m.SelinuxRelabel, Propagation: runtimeapi.MountPropagation(m.Propagation),
 		})
 	}
 	return st

@@ -4,6 +4,8 @@ import (
 	"context"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crio-appliance/crio/daemon/container"
 )
 
 // Names the CRI reports. CRI-O reports "0.1.0" as the kubelet runtime API
@@ -37,6 +39,13 @@ type RuntimeInfo struct {
 	version      string
 	cgroupDriver runtimeapi.CgroupDriver
 	network      NetworkReadiness
+	handlers     RuntimeHandlerLister // nil: none reported
+}
+
+// RuntimeHandlerLister lists the runtime handlers and what they can do;
+// *container.Service implements it.
+type RuntimeHandlerLister interface {
+	RuntimeHandlers() []container.HandlerInfo
 }
 
 // NewRuntimeInfo returns the handler group. cgroupManager is the configured
@@ -74,12 +83,27 @@ func (h *RuntimeInfo) Status(ctx context.Context, _ *runtimeapi.StatusRequest) (
 	if !netReady {
 		netCond.Reason, netCond.Message = reason, message
 	}
-	return &runtimeapi.StatusResponse{
+	resp := &runtimeapi.StatusResponse{
 		Status: &runtimeapi.RuntimeStatus{Conditions: []*runtimeapi.RuntimeCondition{
 			{Type: runtimeapi.RuntimeReady, Status: true},
 			netCond,
 		}},
-	}, nil
+		// Supplemental groups follow the container's
+		// supplemental_groups_policy (Merge or Strict).
+		Features: &runtimeapi.RuntimeFeatures{SupplementalGroupsPolicy: true},
+	}
+	if h.handlers != nil {
+		for _, rh := range h.handlers.RuntimeHandlers() {
+			resp.RuntimeHandlers = append(resp.RuntimeHandlers, &runtimeapi.RuntimeHandler{
+				Name: rh.Name,
+				Features: &runtimeapi.RuntimeHandlerFeatures{
+					RecursiveReadOnlyMounts: rh.RecursiveReadOnly,
+					UserNamespaces:          false, // not implemented
+				},
+			})
+		}
+	}
+	return resp, nil
 }
 
 // RuntimeConfig reports the cgroup driver so that the kubelet can match it
