@@ -50,6 +50,9 @@ type Services struct {
 	// updates. Zero values leave them Unimplemented.
 	Stats     server.StatsService
 	Resources server.ResourceServices
+	// Streams serves ExecSync, Exec, Attach and PortForward; nil leaves
+	// them Unimplemented.
+	Streams server.StreamService
 	// Close releases what the services hold (storage locks, watchers). It
 	// runs at stop after both servers have stopped; the clean-shutdown
 	// marker is written only when it succeeds.
@@ -203,6 +206,7 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		Events:         evts,
 		Stats:          d.services.Stats,
 		Resources:      d.services.Resources,
+		Streams:        d.services.Streams,
 		MaxSendMsgSize: clampInt(cfg.API.GRPCMaxSendMsgSize),
 		MaxRecvMsgSize: clampInt(cfg.API.GRPCMaxRecvMsgSize),
 		Logger:         d.log,

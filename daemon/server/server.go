@@ -34,6 +34,9 @@ type Options struct {
 	// Resources serves the resource update RPCs; nil fields mean
 	// Unimplemented.
 	Resources ResourceServices
+	// Streams serves ExecSync, Exec, Attach and PortForward; nil means
+	// Unimplemented.
+	Streams StreamService
 	// MaxSendMsgSize and MaxRecvMsgSize bound gRPC messages in bytes
 	// (crio.api.grpc_max_send_msg_size / grpc_max_recv_msg_size); zero keeps
 	// gRPC's defaults.
@@ -82,6 +85,7 @@ type runtimeServer struct {
 	*ContainerEvents
 	*Stats
 	*Resources
+	*Streams
 }
 
 type unimplemented struct {
@@ -100,6 +104,7 @@ func newRuntimeServer(opts Options) *runtimeServer {
 		ContainerEvents: NewContainerEvents(opts.Events, opts.Sandbox, opts.Containers),
 		Stats:           NewStats(opts.Stats),
 		Resources:       NewResources(opts.Resources),
+		Streams:         NewStreams(opts.Streams),
 	}
 }
 

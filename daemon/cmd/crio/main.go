@@ -22,6 +22,7 @@ import (
 	"github.com/crio-appliance/crio/daemon/sandbox"
 	"github.com/crio-appliance/crio/daemon/server"
 	"github.com/crio-appliance/crio/daemon/stats"
+	"github.com/crio-appliance/crio/daemon/streaming"
 )
 
 func main() {
@@ -94,6 +95,20 @@ func build(_ context.Context, env daemon.Env) (daemon.Services, error) {
 		images.Close()
 		return daemon.Services{}, err
 	}
+	// The streaming server listens from here on: a port in use fails the
+	// start, as a socket in use does.
+	var streams *streaming.Service
+	streamOpts, err := streaming.OptionsFromConfig(env.Config, env.Logger)
+	if err == nil {
+		streamOpts.Containers, streamOpts.Pods = ctrs, pods
+		streams, err = streaming.New(streamOpts)
+	}
+	if err != nil {
+		st.Close()
+		ctrs.Close()
+		images.Close()
+		return daemon.Services{}, err
+	}
 	return daemon.Services{
 		Image:      server.NewImageServer(images),
 		Network:    nets,
@@ -103,7 +118,9 @@ func build(_ context.Context, env daemon.Env) (daemon.Services, error) {
 		Events:     evts,
 		Stats:      st,
 		Resources:  server.ResourceServices{Containers: ctrs, Pods: pods},
+		Streams:    streams,
 		Close: func(context.Context) error {
+			streams.Close() // ends the streams (execs are killed) first
 			st.Close()
 			ctrs.Close()
 			return images.Close()
