@@ -43,6 +43,10 @@ func (s *Service) podNetns(podID string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return netnsOf(sb)
+}
+
+func netnsOf(sb *sandbox.Sandbox) (string, error) {
 	hostNet := sb.Config.GetLinux().GetSecurityContext().GetNamespaceOptions().GetNetwork() == runtimeapi.NamespaceMode_NODE
 	if hostNet {
 		return "", nil

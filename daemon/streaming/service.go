@@ -277,6 +277,9 @@ func (s *Service) PortForward(req *runtimeapi.PortForwardRequest) (*runtimeapi.P
 	if err != nil {
 		return nil, err
 	}
+	if _, err := netnsOf(sb); err != nil {
+		return nil, err
+	}
 	tok, err := s.tokens.insert(&portForwardReq{podID: sb.ID, ports: append([]int32(nil), req.GetPort()...)})
 	if err != nil {
 		return nil, err
