@@ -194,6 +194,26 @@ func TestExecSyncLimits(t *testing.T) {
 		t.Errorf("large output: stdout %d bytes, stderr %q", len(resp.Stdout), resp.Stderr)
 	}
 
+	// Many execs, of every kind, leave no descriptor, thread or helper
+	// process behind in the daemon.
+	fdsBefore, threadsBefore := daemonFDs(e.d), daemonThreads(e.d)
+	for i := range 40 {
+		r, err := rt.ExecSync(Context(t), &runtimeapi.ExecSyncRequest{ContainerId: id, Cmd: []string{"sh", "-c", "echo " + strconv.Itoa(i)}, Timeout: 10})
+		if err != nil || string(r.Stdout) != strconv.Itoa(i)+"\n" {
+			t.Fatalf("exec %d: %v %v", i, r, err)
+		}
+	}
+	for range 5 {
+		rt.ExecSync(Context(t), &runtimeapi.ExecSyncRequest{ContainerId: id, Cmd: []string{"sleep", "60"}, Timeout: 1})
+	}
+	time.Sleep(500 * time.Millisecond)
+	if fds, threads := daemonFDs(e.d), daemonThreads(e.d); fds > fdsBefore+2 || threads > threadsBefore+3 {
+		t.Errorf("after 45 execs: %d fds (before %d), %d threads (before %d)", fds, fdsBefore, threads, threadsBefore)
+	}
+	if n := runcExecs(e.d.Dir); n != 0 {
+		t.Errorf("%d runc exec processes left", n)
+	}
+
 	// Hostile requests.
 	for _, c := range []struct {
 		req  *runtimeapi.ExecSyncRequest
@@ -307,6 +327,31 @@ func TestAttach(t *testing.T) {
 	}
 }
 
+// Attach to a container with a terminal, under script(1): the size
+// crictl sends reaches the container's terminal through conmon's control
+// FIFO, and typed input reaches the shell.
+func TestAttachTerminal(t *testing.T) {
+	requireCrictl(t)
+	e := startCtrDaemon(t, nil)
+	_, id := e.runningCtr(t, "attach-tty", func(c *runtimeapi.ContainerConfig) {
+		c.Tty, c.Stdin = true, true
+	}, "sh")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	line := fmt.Sprintf("%s --runtime-endpoint unix://%s --timeout 30s attach -it %s", crictlPath, e.d.Socket, id)
+	cmd := exec.CommandContext(ctx, "script", "-qec", "stty cols 83 rows 29; "+line, "/dev/null")
+	cmd.Env = append(os.Environ(), "CRI_CONFIG_FILE=/dev/null")
+	cmd.Stdin = &slowReader{delay: 2 * time.Second, data: []byte("echo size=$(stty size); exit 7\n")}
+	b, _ := cmd.CombinedOutput()
+	s := strings.ReplaceAll(string(b), "\r", "")
+	if !strings.Contains(s, "size=29 83") {
+		t.Errorf("attach -it output %q", s)
+	}
+	if st := e.waitExited(t, id, 20*time.Second); st.ExitCode != 7 {
+		t.Errorf("container exit code %d, want 7 (the typed exit)", st.ExitCode)
+	}
+}
+
 // freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 func freePort(t *testing.T) int {
 	t.Helper()
@@ -355,6 +400,11 @@ func (e *ctrEnv) portForwardGet(t *testing.T, podID, transport string, podPort, 
 		bodies = append(bodies, string(b))
 	}
 	return bodies
+}
+
+func daemonFDs(d *Daemon) int {
+	entries, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", d.Cmd.Process.Pid))
+	return len(entries)
 }
 
 func daemonThreads(d *Daemon) int {
@@ -451,13 +501,16 @@ func writeCert(t *testing.T, dir, name string) (certPath, keyPath string) {
 		t.Fatal(err)
 	}
 	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: name},
-		NotBefore:    time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		DNSNames:     []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		IsCA: true, BasicConstraintsValid: true,
-		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		SerialNumber:          big.NewInt(time.Now().UnixNano()),
+		Subject:               pkix.Name{CommonName: name},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		DNSNames:              []string{"localhost"},
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
