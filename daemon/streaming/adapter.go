@@ -57,7 +57,7 @@ func (a *executor) ExecInContainer(ctx context.Context, _, _, id string, cmd []s
 	if err != nil {
 		return err
 	}
-	release, err := s.acquire(ctx)
+	release, err := acquire(ctx, s.streamSlots)
 	if err != nil {
 		return err
 	}

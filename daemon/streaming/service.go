@@ -52,9 +52,14 @@ type Options struct {
 	// MaxExecOutput bounds each of ExecSync's stdout and stderr; 0 means
 	// DefaultMaxExecOutput.
 	MaxExecOutput int
-	// MaxConcurrentExecs bounds the execs (sync and streaming) running at
-	// once, each a runc process of a few MiB; 0 means 256. More wait.
-	MaxConcurrentExecs int
+	// MaxConcurrentExecSyncs bounds the ExecSyncs running at once (each a
+	// runc process of a few MiB and up to twice MaxExecOutput of buffered
+	// output); 0 means 64. More wait for a slot.
+	MaxConcurrentExecSyncs int
+	// MaxConcurrentStreamExecs bounds the streaming execs running at once;
+	// 0 means 256. A pool of their own: idle interactive shells must not
+	// starve the probes.
+	MaxConcurrentStreamExecs int
 	Logger             *slog.Logger
 }
 
@@ -82,7 +87,8 @@ type Service struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	active sync.WaitGroup
-	slots  chan struct{}
+	// syncSlots and streamSlots are semaphores (see Options).
+	syncSlots, streamSlots chan struct{}
 }
 
 // New starts listening and serving the streaming server.
@@ -93,14 +99,21 @@ func New(opts Options) (*Service, error) {
 	if opts.MaxExecOutput <= 0 {
 		opts.MaxExecOutput = DefaultMaxExecOutput
 	}
-	if opts.MaxConcurrentExecs <= 0 {
-		opts.MaxConcurrentExecs = 256
+	if opts.MaxConcurrentExecSyncs <= 0 {
+		opts.MaxConcurrentExecSyncs = 64
+	}
+	if opts.MaxConcurrentStreamExecs <= 0 {
+		opts.MaxConcurrentStreamExecs = 256
 	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{opts: opts, log: log.With("component", "streaming"), slots: make(chan struct{}, opts.MaxConcurrentExecs)}
+	s := &Service{
+		opts: opts, log: log.With("component", "streaming"),
+		syncSlots:   make(chan struct{}, opts.MaxConcurrentExecSyncs),
+		streamSlots: make(chan struct{}, opts.MaxConcurrentStreamExecs),
+	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.tokens = newTokens()
 	srv, err := listen(opts, s.handler(), s.log)
@@ -134,13 +147,13 @@ func (s *Service) Close() error {
 	return err
 }
 
-// acquire takes an exec slot, waiting while all are taken.
-func (s *Service) acquire(ctx context.Context) (func(), error) {
+// acquire takes a slot of a pool, waiting while all are taken.
+func acquire(ctx context.Context, slots chan struct{}) (func(), error) {
 	select {
-	case s.slots <- struct{}{}:
-		return func() { <-s.slots }, nil
+	case slots <- struct{}{}:
+		return func() { <-slots }, nil
 	case <-ctx.Done():
-		return nil, fmt.Errorf("waiting for one of %d exec slots: %w", cap(s.slots), ctx.Err())
+		return nil, fmt.Errorf("waiting for one of %d exec slots: %w", cap(slots), ctx.Err())
 	}
 }
 
@@ -202,7 +215,7 @@ func (s *Service) ExecSync(ctx context.Context, id string, cmd []string, timeout
 	if err != nil {
 		return nil, err
 	}
-	release, err := s.acquire(ctx)
+	release, err := acquire(ctx, s.syncSlots)
 	if err != nil {
 		return nil, err
 	}

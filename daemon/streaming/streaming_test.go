@@ -220,3 +220,21 @@ func TestCloseEndsStreams(t *testing.T) {
 	}
 	done()
 }
+
+func TestExecSlots(t *testing.T) {
+	slots := make(chan struct{}, 1)
+	release, err := acquire(context.Background(), slots)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := acquire(ctx, slots); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("full pool: %v", err)
+	}
+	release()
+	if release, err = acquire(context.Background(), slots); err != nil {
+		t.Fatal(err)
+	}
+	release()
+}
