@@ -24,6 +24,10 @@ type Input struct {
 	// own (image_volumes = "bind"): destination -> host directory. Volumes
 	// under "mkdir" need nothing in the spec, under "ignore" nothing at all.
 	ImageVolumes map[string]string
+	// ImageMounts are the CRI mounts of images (image volumes), by index
+	// in Config.Mounts, as the caller mounted them; a CRI image mount
+	// without one here is refused as unsupported.
+	ImageMounts map[int]ImageMount
 	// TargetPIDNS is the PID namespace file (/proc/<pid>/ns/pid) of the
 	// container named by namespace_options.target_id, resolved by the
 	// caller; required when the pid mode is TARGET.
@@ -91,6 +95,14 @@ type Defaults struct {
 	// RecursiveReadOnly says the runtime handler takes the "rro" mount
 	// option, so CRI recursive read-only mounts can be made.
 	RecursiveReadOnly bool
+}
+
+// ImageMount is a mounted image volume.
+type ImageMount struct {
+	// Source is the host path to bind (read-only) into the container.
+	Source string
+	// ImageRef is the image's id, reported in the container's status.
+	ImageRef string
 }
 
 // Host answers the questions about the machine that a spec depends on.

@@ -146,7 +146,38 @@ func criMounts(in *Input, mounts []*runtimeapi.Mount, rootProp *string) ([]rspec
 		}
 		seen[dst] = i
 		if m.GetImage().GetImage() != "" || m.GetImageSubPath() != "" {
-			return nil, nil, unsupported(field+".image", "image volume mounts")
+			im, ok := in.ImageMounts[i]
+			if !ok {
+				return nil, nil, unsupported(field+".image", "image volume mounts")
+			}
+			if !m.GetReadonly() {
+				return nil, nil, invalid(field+".readonly", "an image volume is read-only; set readonly")
+			}
+			if m.GetPropagation() != runtimeapi.MountPropagation_PROPAGATION_PRIVATE {
+				return nil, nil, invalid(field+".propagation", "an image volume is private")
+			}
+			if len(m.GetUidMappings()) > 0 || len(m.GetGidMappings()) > 0 {
+				return nil, nil, unsupported(field+".uidMappings", "ID-mapped mounts")
+			}
+			// Executable (as the CRI's image volume tests expect), but no
+			// set-id programs or device nodes from the image.
+			opts := []string{"rbind", "ro", "nosuid", "nodev", "rprivate"}
+			if m.GetRecursiveReadOnly() {
+				if !in.Defaults.RecursiveReadOnly {
+					return nil, nil, unsupported(field+".recursive_read_only", "recursive read-only mounts (the runtime handler has no \"rro\" mount option)")
+				}
+				opts = append(opts, "rro")
+			}
+			out = append(out, rspec.Mount{Destination: dst, Type: "bind", Source: im.Source, Options: opts})
+			applied = append(applied, &runtimeapi.Mount{
+				ContainerPath: dst, Readonly: true, RecursiveReadOnly: m.GetRecursiveReadOnly(),
+				Image: &runtimeapi.ImageSpec{
+					Image: m.GetImage().GetImage(), UserSpecifiedImage: m.GetImage().GetUserSpecifiedImage(),
+					ImageRef: im.ImageRef,
+				},
+				ImageSubPath: m.GetImageSubPath(),
+			})
+			continue
 		}
 		if len(m.GetUidMappings()) > 0 || len(m.GetGidMappings()) > 0 {
 			return nil, nil, unsupported(field+".uidMappings", "ID-mapped mounts")

@@ -495,6 +495,31 @@ func TestRecursiveReadOnlyMounts(t *testing.T) {
 	}
 }
 
+// An image volume the caller mounted is bound read-only (but executable);
+// one it did not is unsupported; a writable one is refused.
+func TestImageMounts(t *testing.T) {
+	iv := &runtimeapi.Mount{ContainerPath: "/iv", Readonly: true, Image: &runtimeapi.ImageSpec{Image: "busybox"}, ImageSubPath: "etc"}
+	in := newInput(t)
+	in.Config.Mounts = []*runtimeapi.Mount{{ContainerPath: "/a", HostPath: "/x"}, iv}
+	in.ImageMounts = map[int]ImageMount{1: {Source: "/storage/merged/etc", ImageRef: "abc"}}
+	r := mustGenerate(t, in)
+	m := findMount(r.Spec, "/iv")
+	if m.Source != "/storage/merged/etc" || !slices.Contains(m.Options, "ro") || slices.Contains(m.Options, "noexec") {
+		t.Errorf("image mount %+v", m)
+	}
+	if len(r.Mounts) != 2 || r.Mounts[1].GetImage().GetImageRef() != "abc" || r.Mounts[1].ImageSubPath != "etc" || r.Mounts[1].HostPath != "" {
+		t.Errorf("applied %v", r.Mounts)
+	}
+	in.ImageMounts = nil
+	if _, err := Generate(in); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("without a mounted image: %v", err)
+	}
+	in.ImageMounts = map[int]ImageMount{1: {Source: "/s"}}
+	iv.Readonly = false
+	_, err := Generate(in)
+	wantInvalid(t, err, "config.mounts[1].readonly")
+}
+
 func TestPropagation(t *testing.T) {
 	in := newInput(t)
 	h := in.Host.(*fakeHost)
