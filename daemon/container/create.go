@@ -179,10 +179,15 @@ func (s *Service) create(ctx context.Context, pod *sandbox.Sandbox, cfg *runtime
 	if err != nil {
 		return nil, err
 	}
+	imageMounts, err := s.mountImageVolumes(ctx, c, cfg)
+	if err != nil {
+		return nil, err
+	}
 	in, err := s.specInput(c, pod, cfg, &imgCfg.Config, h, volumes)
 	if err != nil {
 		return nil, err
 	}
+	in.ImageMounts = imageMounts
 	res, err := spec.Generate(in)
 	if err != nil {
 		var ie *spec.InvalidError
@@ -207,6 +212,7 @@ func (s *Service) create(ctx context.Context, pod *sandbox.Sandbox, cfg *runtime
 			ContainerPath: m.ContainerPath, HostPath: m.HostPath, Readonly: m.Readonly,
 			RecursiveReadOnly: m.RecursiveReadOnly,
 			SelinuxRelabel:    m.SelinuxRelabel, Propagation: int32(m.Propagation),
+			Image: m.GetImage().GetImage(), ImageRef: m.GetImage().GetImageRef(), ImageSubPath: m.GetImageSubPath(),
 		})
 	}
 	data, err := json.Marshal(res.Spec)

@@ -70,6 +70,9 @@ type Container struct {
 	GID                int64         `json:"gid"`
 	SupplementalGroups []int64       `json:"supplemental_groups,omitempty"`
 	Mounts             []MountRecord `json:"mounts,omitempty"`
+	// ImageVolumes are the storage of the image volumes, recorded before
+	// each is made.
+	ImageVolumes []ImageVolume `json:"image_volumes,omitempty"`
 }
 
 // MountRecord is a CRI mount as applied, for ContainerStatus.
@@ -82,12 +85,18 @@ type MountRecord struct {
 
 	// RecursiveReadOnly: read-only down to every mount below the source.
 	RecursiveReadOnly bool `json:"recursive_read_only,omitempty"`
+	// Image volumes: the image as requested and its id, and the path
+	// inside it.
+	Image        string `json:"image,omitempty"`
+	ImageRef     string `json:"image_ref,omitempty"`
+	ImageSubPath string `json:"image_sub_path,omitempty"`
 }
 
 func (c *Container) clone() *Container {
 	d := *c
 	d.SupplementalGroups = append([]int64(nil), c.SupplementalGroups...)
 	d.Mounts = append([]MountRecord(nil), c.Mounts...)
+	d.ImageVolumes = append([]ImageVolume(nil), c.ImageVolumes...)
 	return &d // Config is never mutated after creation
 }
 

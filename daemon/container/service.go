@@ -505,6 +505,9 @@ func (s *Service) release(ctx context.Context, c *Container) error {
 	} else if c.RuntimeCreated {
 		errs = append(errs, err)
 	}
+	if err := s.releaseImageVolumes(c); err != nil {
+		errs = append(errs, err)
+	}
 	if _, err := s.opts.Storage.Unmount(c.ID, true); err != nil && !storageGone(err) {
 		errs = append(errs, fmt.Errorf("unmount rootfs: %w", err))
 	}
