@@ -264,11 +264,17 @@ func containerStatusToCRI(c *container.Container) *runtimeapi.ContainerStatus {
 		st.Resources = &runtimeapi.ContainerResources{Linux: r}
 	}
 	for _, m := range c.Mounts {
-		st.Mounts = append(st.Mounts, &runtimeapi.Mount{
+		mnt := &runtimeapi.Mount{
 			ContainerPath: m.ContainerPath, HostPath: m.HostPath, Readonly: m.Readonly,
 			RecursiveReadOnly: m.RecursiveReadOnly,
 			SelinuxRelabel:    m.SelinuxRelabel, Propagation: runtimeapi.MountPropagation(m.Propagation),
-		})
+		}
+		if m.Image != "" {
+			// image_ref is what PullImage returned for the image (its id).
+			mnt.Image = &runtimeapi.ImageSpec{Image: m.Image, ImageRef: m.ImageRef}
+			mnt.ImageSubPath = m.ImageSubPath
+		}
+		st.Mounts = append(st.Mounts, mnt)
 	}
 	return st
 }
