@@ -156,8 +156,8 @@ func (r *Runtime) execSyncMonitor(ctx context.Context, o ExecSyncOptions) (*Exec
 	defer ef.remove()
 	logPath := ef.spec[:len(ef.spec)-len(".json")] + ".log"
 	defer os.Remove(logPath)
-	// conmon's timeout has a resolution of seconds; ctx enforces the exact
-	// one (and ctx's own deadline) as with runc alone.
+	// ctx enforces the timeout (and ctx's own deadline) as with runc
+	// alone; see -T below.
 	ctx, cancel, why := timeoutCtx(ctx, o.Timeout)
 	defer cancel()
 
@@ -185,7 +185,10 @@ func (r *Runtime) execSyncMonitor(ctx context.Context, o ExecSyncOptions) (*Exec
 		"--sync",
 	}
 	if o.Timeout > 0 {
-		secs := int((o.Timeout + time.Second - 1) / time.Second)
+		// A backstop only: conmon counts whole seconds on a timer that
+		// can fire up to a second early, so ctx's exact deadline is the
+		// one that normally acts.
+		secs := int((o.Timeout+time.Second-1)/time.Second) + 1
 		args = append(args, "-T", strconv.Itoa(secs))
 	}
 	if r.cfg.RuntimeRoot != "" {
