@@ -246,12 +246,33 @@ func (s *Service) catchUp(ctx context.Context, e *entry) {
 		s.markLost(e, "the runtime no longer knows the container (was the node rebooted?)")
 	case err != nil:
 		s.log.Warn("container state after restart", "id", id, "error", err)
+	case st.Status == "running" || st.Status == "paused":
+		s.markStarted(e)
 	case st.Status == "stopped" && !monitorAlive(e.c.MonitorPid, id):
 		// Stopped and nobody left to write the exit file.
 		if !s.recordExit(id) {
 			s.markLost(e, "the container stopped while its monitor was not running")
 		}
 	}
+}
+
+// markStarted records a start the runtime made but the daemon did not get
+// to record (it died between the two): otherwise the container would stay
+// "created" and a StartContainer retry would fail in the runtime.
+func (s *Service) markStarted(e *entry) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.c.State != StateCreated {
+		return
+	}
+	e.c.State = StateRunning
+	if e.c.StartedAt == 0 {
+		e.c.StartedAt = time.Now().UnixNano()
+	}
+	if err := s.store.save(e.c); err != nil {
+		s.log.Error("recording a container start", "id", e.c.ID, "error", err)
+	}
+	s.log.Info("container found running; its start was not recorded", "id", e.c.ID)
 }
 
 // markLost records an exit whose code nobody can tell.
