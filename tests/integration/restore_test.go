@@ -101,6 +101,27 @@ func (e *ctrEnv) runPods(t *testing.T, name string, n int) (podIDs, ctrIDs []str
 	return podIDs, ctrIDs, cfgs
 }
 
+// setRecordField rewrites one top-level field of a JSON record, as a crash
+// at the wrong moment would have left it.
+func setRecordField(t *testing.T, path, key string, value any) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec map[string]any
+	if err := json.Unmarshal(data, &rec); err != nil {
+		t.Fatal(err)
+	}
+	rec[key] = value
+	if data, err = json.Marshal(rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func set(ids []string) map[string]bool {
 	m := map[string]bool{}
 	for _, id := range ids {
@@ -137,6 +158,9 @@ func TestTenPodsSurviveDaemonKill(t *testing.T) {
 			t.Fatalf("container %.12s died with the daemon", id)
 		}
 	}
+	// One start the daemon died before recording: the runtime ran it.
+	rec := filepath.Join(e.d.Dir, "root", "crio-containers", ctrIDs[1]+".json")
+	setRecordField(t, rec, "state", "created")
 	e.restart(t)
 
 	pods, ctrs := e.listStates(t)
