@@ -100,17 +100,17 @@ func TestMatches(t *testing.T) {
 
 func TestRecordRoundTrip(t *testing.T) {
 	dir := t.TempDir()
-	st := store{dir: dir}
+	st := newStore(dir)
 	id := strings.Repeat("b", 64)
 	c := &Container{ID: id, Name: "k8s_x", State: StateRunning, ExitCode: 3, SupplementalGroups: []int64{1, 2},
 		Mounts: []MountRecord{{ContainerPath: "/a", HostPath: "/b"}},
 		Config: &runtimeapi.ContainerConfig{Metadata: &runtimeapi.ContainerMetadata{Name: "x"}, Envs: []*runtimeapi.KeyValue{{Key: "K", Value: []byte("v\nw")}}}}
-	if err := st.save(c); err != nil {
+	if err := st.Save(c); err != nil {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(dir, strings.Repeat("c", 64)+".json"), []byte("{torn"), 0o600)
 	os.WriteFile(filepath.Join(dir, "other.json"), []byte(`{"id":"`+id+`","config":{}}`), 0o600)
-	got, errs := st.loadAll()
+	got, errs := st.LoadAll()
 	if len(got) != 1 || len(errs) != 2 {
 		t.Fatalf("loaded %d, errors %v", len(got), errs)
 	}
@@ -119,10 +119,10 @@ func TestRecordRoundTrip(t *testing.T) {
 		g.Config.GetMetadata().GetName() != "x" || string(g.Config.Envs[0].Value) != "v\nw" {
 		t.Errorf("round trip: %+v", g)
 	}
-	if err := st.delete(id); err != nil {
+	if err := st.Delete(id); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.delete(id); err != nil {
+	if err := st.Delete(id); err != nil {
 		t.Fatalf("second delete: %v", err)
 	}
 }

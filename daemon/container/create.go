@@ -22,6 +22,7 @@ import (
 	"github.com/crio-appliance/crio/daemon/oci"
 	"github.com/crio-appliance/crio/daemon/sandbox"
 	"github.com/crio-appliance/crio/daemon/spec"
+	"github.com/crio-appliance/crio/daemon/state"
 )
 
 // createTimeout bounds one creation; the caller's deadline does not cut it
@@ -140,7 +141,7 @@ func (s *Service) create(ctx context.Context, pod *sandbox.Sandbox, cfg *runtime
 		return nil, fmt.Errorf("image %s: %w", img.ID, err)
 	}
 
-	id := newID()
+	id := state.NewID()
 	c := &Container{
 		ID: id, Name: name, PodID: pod.ID, State: StateCreating, CreatedAt: time.Now().UnixNano(),
 		Image: cfg.GetImage().GetImage(), UserSpecifiedImage: cfg.GetImage().GetUserSpecifiedImage(),
@@ -150,7 +151,7 @@ func (s *Service) create(ctx context.Context, pod *sandbox.Sandbox, cfg *runtime
 	if c.LogPath, err = logPath(pod.LogDir, cfg.GetLogPath(), id); err != nil {
 		return nil, err
 	}
-	if err := s.store.save(c); err != nil {
+	if err := s.store.Save(c); err != nil {
 		return nil, err
 	}
 	defer func() {
@@ -238,7 +239,7 @@ func (s *Service) create(ctx context.Context, pod *sandbox.Sandbox, cfg *runtime
 	}
 	c.Pid, c.MonitorPid = created.PID, created.MonitorPID
 	c.State = StateCreated
-	if err := s.store.save(c); err != nil {
+	if err := s.store.Save(c); err != nil {
 		s.killQuietly(ctx, c)
 		return nil, err
 	}

@@ -91,7 +91,7 @@ func (s *Service) mountImageVolumes(ctx context.Context, c *Container, cfg *runt
 		}
 		v := ImageVolume{Index: i, StorageID: imageVolumeID(c.ID, i), ImageID: img.ID}
 		c.ImageVolumes = append(c.ImageVolumes, v)
-		if err := s.store.save(c); err != nil {
+		if err := s.store.Save(c); err != nil {
 			return nil, err
 		}
 		if _, err := s.opts.Storage.CreateContainer(v.StorageID, nil, img.ID, "", "", nil); err != nil {

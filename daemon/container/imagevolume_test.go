@@ -3,6 +3,8 @@ package container
 import (
 	"errors"
 	"testing"
+
+	"github.com/crio-appliance/crio/daemon/state"
 )
 
 func TestCheckImageSubPath(t *testing.T) {
@@ -22,7 +24,7 @@ func TestCheckImageSubPath(t *testing.T) {
 
 func TestImageVolumeID(t *testing.T) {
 	a, b := imageVolumeID("c1", 0), imageVolumeID("c1", 1)
-	if a == b || a != imageVolumeID("c1", 0) || !validID(a) || a == imageVolumeID("c2", 0) {
+	if a == b || a != imageVolumeID("c1", 0) || !state.ValidID(a) || a == imageVolumeID("c2", 0) {
 		t.Errorf("ids %s %s", a, b)
 	}
 }

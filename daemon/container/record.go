@@ -2,12 +2,9 @@ package container
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
 
+	"github.com/crio-appliance/crio/daemon/state"
 	"google.golang.org/protobuf/encoding/protojson"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -107,95 +104,32 @@ type recordFile struct {
 	Config json.RawMessage `json:"config"`
 }
 
-// store keeps one JSON file per container in dir.
-type store struct{ dir string }
-
-func (st store) path(id string) string { return filepath.Join(st.dir, id+".json") }
-
-func (st store) save(c *Container) error {
-	cfg, err := protojson.Marshal(c.Config)
-	if err != nil {
-		return fmt.Errorf("save container %s: %w", c.ID, err)
-	}
-	data, err := json.Marshal(recordFile{Container: c, Config: cfg})
-	if err != nil {
-		return fmt.Errorf("save container %s: %w", c.ID, err)
-	}
-	if err := writeFileAtomic(st.path(c.ID), data, 0o600); err != nil {
-		return fmt.Errorf("save container %s: %w", c.ID, err)
-	}
-	return nil
+// newStore keeps one JSON record per container in dir.
+func newStore(dir string) state.Records[*Container] {
+	return state.Records[*Container]{Dir: dir, Codec: state.Codec[*Container]{
+		Kind:   "container",
+		ID:     func(x *Container) string { return x.ID },
+		Encode: encodeRecord,
+		Decode: decodeRecord,
+	}}
 }
 
-func (st store) delete(id string) error {
-	if err := os.Remove(st.path(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("delete container record %s: %w", id, err)
+func encodeRecord(x *Container) ([]byte, error) {
+	cfg, err := protojson.Marshal(x.Config)
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	return json.Marshal(recordFile{Container: x, Config: cfg})
 }
 
-func (st store) loadAll() ([]*Container, []error) {
-	entries, err := os.ReadDir(st.dir)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, nil
-		}
-		return nil, []error{err}
+func decodeRecord(data []byte) (*Container, error) {
+	rf := recordFile{Container: &Container{}}
+	if err := json.Unmarshal(data, &rf); err != nil {
+		return nil, err
 	}
-	var out []*Container
-	var errs []error
-	for _, e := range entries {
-		name := e.Name()
-		if e.IsDir() || !strings.HasSuffix(name, ".json") {
-			continue
-		}
-		data, err := os.ReadFile(filepath.Join(st.dir, name))
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		rf := recordFile{Container: &Container{}}
-		if err := json.Unmarshal(data, &rf); err != nil {
-			errs = append(errs, fmt.Errorf("container record %s: %w", name, err))
-			continue
-		}
-		rf.Container.Config = &runtimeapi.ContainerConfig{}
-		if err := protojson.Unmarshal(rf.Config, rf.Container.Config); err != nil {
-			errs = append(errs, fmt.Errorf("container record %s: config: %w", name, err))
-			continue
-		}
-		if rf.Container.ID+".json" != name || !validID(rf.Container.ID) {
-			errs = append(errs, fmt.Errorf("container record %s: id %q does not match the file", name, rf.Container.ID))
-			continue
-		}
-		out = append(out, rf.Container)
+	rf.Container.Config = &runtimeapi.ContainerConfig{}
+	if err := protojson.Unmarshal(rf.Config, rf.Container.Config); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
 	}
-	return out, errs
-}
-
-// writeFileAtomic replaces path with data so that a crash leaves either
-// the old or the new content, never a torn record.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	name := tmp.Name()
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(name, perm)
-	}
-	if err == nil {
-		err = os.Rename(name, path)
-	}
-	if err != nil {
-		os.Remove(name)
-	}
-	return err
+	return rf.Container, nil
 }

@@ -3,7 +3,6 @@ package container
 import (
 	"cmp"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -26,6 +25,7 @@ import (
 	"github.com/crio-appliance/crio/daemon/oci"
 	"github.com/crio-appliance/crio/daemon/sandbox"
 	"github.com/crio-appliance/crio/daemon/spec"
+	"github.com/crio-appliance/crio/daemon/state"
 )
 
 // Pods finds the sandbox a container joins; *sandbox.Service implements it.
@@ -114,7 +114,7 @@ type Options struct {
 type Service struct {
 	opts    Options
 	log     *slog.Logger
-	store   store
+	store   state.Records[*Container]
 	watcher *oci.ExitWatcher
 
 	mu     sync.Mutex
@@ -171,7 +171,7 @@ func New(opts Options) (*Service, error) {
 		}
 	}
 	s := &Service{
-		opts: opts, log: log, store: store{dir: opts.StateDir},
+		opts: opts, log: log, store: newStore(opts.StateDir),
 		byID: map[string]*entry{}, byName: map[string]*reservation{},
 	}
 	// Watch before reading the records: an exit between the two is then
@@ -191,7 +191,7 @@ func (s *Service) Close() error {
 }
 
 func (s *Service) restore() {
-	ctrs, errs := s.store.loadAll()
+	ctrs, errs := s.store.LoadAll()
 	for _, err := range errs {
 		s.log.Warn("skipping unreadable container record", "error", err)
 	}
@@ -269,7 +269,7 @@ func (s *Service) markStarted(e *entry) {
 	if e.c.StartedAt == 0 {
 		e.c.StartedAt = time.Now().UnixNano()
 	}
-	if err := s.store.save(e.c); err != nil {
+	if err := s.store.Save(e.c); err != nil {
 		s.log.Error("recording a container start", "id", e.c.ID, "error", err)
 	}
 	s.log.Info("container found running; its start was not recorded", "id", e.c.ID)
@@ -285,7 +285,7 @@ func (s *Service) markLost(e *entry, why string) {
 	e.c.State, e.c.ExitCode = StateExited, 255
 	e.c.Reason, e.c.Message = "ContainerStatusUnknown", why
 	e.c.FinishedAt = time.Now().UnixNano()
-	if err := s.store.save(e.c); err != nil {
+	if err := s.store.Save(e.c); err != nil {
 		s.log.Error("recording a lost container", "id", e.c.ID, "error", err)
 	}
 	s.publish(events.Stopped, e.c)
@@ -305,7 +305,7 @@ func monitorAlive(pid int, id string) bool {
 
 // onExit is the exit watcher's callback.
 func (s *Service) onExit(id string) {
-	if !validID(id) {
+	if !state.ValidID(id) {
 		return
 	}
 	s.recordExit(id)
@@ -351,7 +351,7 @@ func (s *Service) recordExit(id string) bool {
 	if c.StartedAt > c.FinishedAt {
 		c.FinishedAt = c.StartedAt
 	}
-	if err := s.store.save(c); err != nil {
+	if err := s.store.Save(c); err != nil {
 		s.log.Error("recording container exit", "id", id, "error", err)
 	}
 	s.publish(events.Stopped, c)
@@ -368,22 +368,6 @@ func (s *Service) publish(kind events.Kind, c *Container) {
 		return
 	}
 	s.opts.Events.Publish(events.Event{Kind: kind, ID: c.ID, PodID: c.PodID, At: time.Now().UnixNano(), Record: c.clone()})
-}
-
-func newID() string {
-	var b [32]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic(err) // crypto/rand does not fail on Linux
-	}
-	return hex.EncodeToString(b[:])
-}
-
-func validID(id string) bool {
-	if len(id) != 64 {
-		return false
-	}
-	_, err := hex.DecodeString(id)
-	return err == nil
 }
 
 func configHash(podID string, cfg *runtimeapi.ContainerConfig) (string, error) {
@@ -543,7 +527,7 @@ func (s *Service) release(ctx context.Context, c *Container) error {
 			return fmt.Errorf("remove container %s: %w", c.ID, err)
 		}
 	}
-	return s.store.delete(c.ID)
+	return s.store.Delete(c.ID)
 }
 
 func storageGone(err error) bool {

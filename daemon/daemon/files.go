@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/crio-appliance/crio/daemon/config"
+	"github.com/crio-appliance/crio/daemon/state"
 )
 
 // dirSpec is a directory the daemon needs before it serves.
@@ -63,7 +64,7 @@ func writeVersionFiles(cfg *config.Config, v string) error {
 		if p == "" {
 			continue
 		}
-		if err := writeFileAtomic(p, []byte(v+"\n"), 0o644); err != nil {
+		if err := state.WriteFileAtomic(p, []byte(v+"\n"), 0o644); err != nil {
 			return fmt.Errorf("write version file: %w", err)
 		}
 	}
@@ -105,43 +106,8 @@ func writeCleanShutdownMarker(path string) error {
 	if path == "" {
 		return nil
 	}
-	if err := writeFileAtomic(path, nil, 0o644); err != nil {
+	if err := state.WriteFileAtomic(path, nil, 0o644); err != nil {
 		return fmt.Errorf("write clean shutdown marker: %w", err)
-	}
-	return nil
-}
-
-// writeFileAtomic writes data to a temporary file beside path, syncs it and
-// renames it into place, then syncs the directory.
-func writeFileAtomic(path string, data []byte, mode fs.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after the rename
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
 	}
 	return nil
 }

@@ -2,17 +2,14 @@ package sandbox
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/crio-appliance/crio/daemon/cgroups"
 	"github.com/crio-appliance/crio/daemon/pidns"
+	"github.com/crio-appliance/crio/daemon/state"
 )
 
 // State is a pod's lifecycle state as recorded on disk.
@@ -111,70 +108,32 @@ func cloneCgroup(cg *cgroups.Cgroup) *cgroups.Cgroup {
 // Ready reports whether the pod is running.
 func (sb *Sandbox) Ready() bool { return sb.State == StateReady }
 
-// store keeps one JSON file per pod in dir.
-type store struct{ dir string }
-
-func (st store) path(id string) string { return filepath.Join(st.dir, id+".json") }
-
-func (st store) save(sb *Sandbox) error {
-	cfg, err := protojson.Marshal(sb.Config)
-	if err != nil {
-		return fmt.Errorf("save pod %s: %w", sb.ID, err)
-	}
-	data, err := json.Marshal(recordFile{Sandbox: sb, Config: cfg})
-	if err != nil {
-		return fmt.Errorf("save pod %s: %w", sb.ID, err)
-	}
-	if err := writeFileAtomic(st.path(sb.ID), data, 0o600); err != nil {
-		return fmt.Errorf("save pod %s: %w", sb.ID, err)
-	}
-	return nil
+// newStore keeps one JSON record per pod in dir.
+func newStore(dir string) state.Records[*Sandbox] {
+	return state.Records[*Sandbox]{Dir: dir, Codec: state.Codec[*Sandbox]{
+		Kind:   "pod",
+		ID:     func(x *Sandbox) string { return x.ID },
+		Encode: encodeRecord,
+		Decode: decodeRecord,
+	}}
 }
 
-func (st store) delete(id string) error {
-	if err := os.Remove(st.path(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("delete pod record %s: %w", id, err)
+func encodeRecord(x *Sandbox) ([]byte, error) {
+	cfg, err := protojson.Marshal(x.Config)
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	return json.Marshal(recordFile{Sandbox: x, Config: cfg})
 }
 
-// loadAll reads every record; unreadable ones are returned as errors and
-// skipped.
-func (st store) loadAll() ([]*Sandbox, []error) {
-	entries, err := os.ReadDir(st.dir)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, nil
-		}
-		return nil, []error{err}
+func decodeRecord(data []byte) (*Sandbox, error) {
+	rf := recordFile{Sandbox: &Sandbox{}}
+	if err := json.Unmarshal(data, &rf); err != nil {
+		return nil, err
 	}
-	var out []*Sandbox
-	var errs []error
-	for _, e := range entries {
-		name := e.Name()
-		if e.IsDir() || !strings.HasSuffix(name, ".json") {
-			continue
-		}
-		data, err := os.ReadFile(filepath.Join(st.dir, name))
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		rf := recordFile{Sandbox: &Sandbox{}}
-		if err := json.Unmarshal(data, &rf); err != nil {
-			errs = append(errs, fmt.Errorf("pod record %s: %w", name, err))
-			continue
-		}
-		rf.Sandbox.Config = &runtimeapi.PodSandboxConfig{}
-		if err := protojson.Unmarshal(rf.Config, rf.Sandbox.Config); err != nil {
-			errs = append(errs, fmt.Errorf("pod record %s: config: %w", name, err))
-			continue
-		}
-		if rf.Sandbox.ID+".json" != name || !validID(rf.Sandbox.ID) {
-			errs = append(errs, fmt.Errorf("pod record %s: id %q does not match the file", name, rf.Sandbox.ID))
-			continue
-		}
-		out = append(out, rf.Sandbox)
+	rf.Sandbox.Config = &runtimeapi.PodSandboxConfig{}
+	if err := protojson.Unmarshal(rf.Config, rf.Sandbox.Config); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
 	}
-	return out, errs
+	return rf.Sandbox, nil
 }

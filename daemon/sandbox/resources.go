@@ -80,7 +80,7 @@ func (s *Service) UpdateResources(ctx context.Context, id string, overhead, res 
 		cfg.Linux.Resources = proto.Clone(res).(*runtimeapi.LinuxContainerResources)
 	}
 	sb.Config = cfg
-	if err := s.store.save(sb); err != nil {
+	if err := s.store.Save(sb); err != nil {
 		return fmt.Errorf("update resources of pod %s: limits applied but not recorded: %w", sb.ID, err)
 	}
 	return nil

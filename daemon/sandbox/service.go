@@ -10,7 +10,6 @@ package sandbox
 import (
 	"cmp"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -32,6 +31,7 @@ import (
 	"github.com/crio-appliance/crio/daemon/network"
 	"github.com/crio-appliance/crio/daemon/nsfile"
 	"github.com/crio-appliance/crio/daemon/pidns"
+	"github.com/crio-appliance/crio/daemon/state"
 )
 
 // Network attaches and detaches pods; *network.Manager implements it.
@@ -96,7 +96,7 @@ type Options struct {
 type Service struct {
 	opts  Options
 	log   *slog.Logger
-	store store
+	store state.Records[*Sandbox]
 
 	mu         sync.Mutex
 	byID       map[string]*entry
@@ -147,10 +147,10 @@ func New(opts Options) (*Service, error) {
 		return nil, fmt.Errorf("sandbox service: %w", err)
 	}
 	s := &Service{
-		opts: opts, log: log, store: store{dir: opts.StateDir},
+		opts: opts, log: log, store: newStore(opts.StateDir),
 		byID: map[string]*entry{}, byName: map[string]*reservation{},
 	}
-	sbs, errs := s.store.loadAll()
+	sbs, errs := s.store.LoadAll()
 	for _, err := range errs {
 		log.Warn("skipping unreadable pod record", "error", err)
 	}
@@ -190,7 +190,7 @@ func (s *Service) restore(sb *Sandbox) bool {
 		// Listed, so RemovePodSandbox can retry what is left.
 		s.log.Warn("removing pod left from before the reboot; keeping it as not ready", "id", sb.ID, "error", err)
 		sb.State = StateNotReady
-		if err := s.store.save(sb); err != nil {
+		if err := s.store.Save(sb); err != nil {
 			s.log.Warn("recording pod state", "id", sb.ID, "error", err)
 		}
 	case sb.State == StateReady && !s.alive(sb):
@@ -199,7 +199,7 @@ func (s *Service) restore(sb *Sandbox) bool {
 		if err := s.stopLocked(ctx, sb); err != nil {
 			s.log.Warn("detaching a dead pod", "id", sb.ID, "error", err)
 			sb.State = StateNotReady
-			if err := s.store.save(sb); err != nil {
+			if err := s.store.Save(sb); err != nil {
 				s.log.Warn("recording pod state", "id", sb.ID, "error", err)
 			}
 		}
@@ -223,22 +223,6 @@ func (s *Service) SetContainers(c Containers) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.containers = c
-}
-
-func newID() string {
-	var b [32]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic(err) // crypto/rand does not fail on Linux
-	}
-	return hex.EncodeToString(b[:])
-}
-
-func validID(id string) bool {
-	if len(id) != 64 {
-		return false
-	}
-	_, err := hex.DecodeString(id)
-	return err == nil
 }
 
 func configHash(cfg *runtimeapi.PodSandboxConfig, handler string) (string, error) {
@@ -340,14 +324,14 @@ func (s *Service) publish(kind events.Kind, rec *Sandbox) {
 
 func (s *Service) create(ctx context.Context, sp *spec, cfg *runtimeapi.PodSandboxConfig, handler, hash, name string) (_ *Sandbox, err error) {
 	start := time.Now()
-	id := newID()
+	id := state.NewID()
 	sb := &Sandbox{
 		ID: id, Name: name, State: StateCreating, CreatedAt: time.Now().UnixNano(),
 		RuntimeHandler: handler, ConfigHash: hash, Config: cfg,
 		HostPID: sp.hostPID, SharedPID: sp.sharedPID,
 		RunDir: filepath.Join(s.opts.RunDir, id),
 	}
-	if err := s.store.save(sb); err != nil {
+	if err := s.store.Save(sb); err != nil {
 		return nil, err
 	}
 	defer func() {
@@ -370,7 +354,7 @@ func (s *Service) create(ctx context.Context, sp *spec, cfg *runtimeapi.PodSandb
 		return nil, fmt.Errorf("pod cgroup: %w", err)
 	}
 	sb.Cgroup = cg
-	if err := s.store.save(sb); err != nil {
+	if err := s.store.Save(sb); err != nil {
 		return nil, err
 	}
 
@@ -385,7 +369,7 @@ func (s *Service) create(ctx context.Context, sp *spec, cfg *runtimeapi.PodSandb
 	if err := s.pinNamespaces(sb, sp); err != nil {
 		return nil, err
 	}
-	if err := s.store.save(sb); err != nil {
+	if err := s.store.Save(sb); err != nil {
 		return nil, err
 	}
 	if sp.sharedPID {
@@ -402,7 +386,7 @@ func (s *Service) create(ctx context.Context, sp *spec, cfg *runtimeapi.PodSandb
 	if err := s.makeLogDir(sb, sp); err != nil {
 		return nil, err
 	}
-	if err := s.store.save(sb); err != nil {
+	if err := s.store.Save(sb); err != nil {
 		return nil, err
 	}
 
@@ -412,7 +396,7 @@ func (s *Service) create(ctx context.Context, sp *spec, cfg *runtimeapi.PodSandb
 			return nil, fmt.Errorf("pod network: %w", err)
 		}
 		sb.Network, sb.IPs = res.Network, res.IPs
-		if err := s.store.save(sb); err != nil {
+		if err := s.store.Save(sb); err != nil {
 			return nil, err
 		}
 	}
@@ -420,7 +404,7 @@ func (s *Service) create(ctx context.Context, sp *spec, cfg *runtimeapi.PodSandb
 		return nil, err
 	}
 	sb.State = StateReady
-	if err := s.store.save(sb); err != nil {
+	if err := s.store.Save(sb); err != nil {
 		return nil, err
 	}
 	s.log.Debug("pod created", "id", id, "name", name, "ips", sb.IPs, "duration", time.Since(start))
@@ -467,7 +451,7 @@ func (s *Service) pinNamespaces(sb *Sandbox, sp *spec) error {
 			sb.UTSNS = p
 		}
 	}
-	if err := s.store.save(sb); err != nil {
+	if err := s.store.Save(sb); err != nil {
 		return err
 	}
 	if _, err := nsfile.Pin(nsfile.Request{
@@ -491,7 +475,7 @@ func (s *Service) startInit(sb *Sandbox) error {
 	}
 	sb.InitCgroup = cg
 	sb.PIDNS = filepath.Join(s.opts.NamespacesDir, "pidns", sb.ID)
-	if err := s.store.save(sb); err != nil {
+	if err := s.store.Save(sb); err != nil {
 		return err
 	}
 	join := map[string]string{}
@@ -508,7 +492,7 @@ func (s *Service) startInit(sb *Sandbox) error {
 		return fmt.Errorf("pod PID namespace: %w", err)
 	}
 	sb.Init = h
-	return s.store.save(sb)
+	return s.store.Save(sb)
 }
 
 func (s *Service) mountShm(sb *Sandbox, sp *spec) error {
@@ -520,7 +504,7 @@ func (s *Service) mountShm(sb *Sandbox, sp *spec) error {
 		return fmt.Errorf("pod shm: %w", err)
 	}
 	sb.ShmMounted = true // recorded before the mount: unmounting an unmounted path is harmless
-	if err := s.store.save(sb); err != nil {
+	if err := s.store.Save(sb); err != nil {
 		return err
 	}
 	opts := fmt.Sprintf("mode=1777,size=%d", s.opts.ShmSize)
@@ -542,11 +526,11 @@ func (s *Service) writeFiles(sb *Sandbox, sp *spec) error {
 		}
 	}
 	sb.ResolvPath = filepath.Join(sb.RunDir, "resolv.conf")
-	if err := writeFileAtomic(sb.ResolvPath, resolv, 0o644); err != nil {
+	if err := state.WriteFileAtomic(sb.ResolvPath, resolv, 0o644); err != nil {
 		return fmt.Errorf("pod resolv.conf: %w", err)
 	}
 	sb.HostnamePath = filepath.Join(sb.RunDir, "hostname")
-	if err := writeFileAtomic(sb.HostnamePath, []byte(sb.Hostname+"\n"), 0o644); err != nil {
+	if err := state.WriteFileAtomic(sb.HostnamePath, []byte(sb.Hostname+"\n"), 0o644); err != nil {
 		return fmt.Errorf("pod hostname file: %w", err)
 	}
 	return nil
@@ -568,7 +552,7 @@ func (s *Service) writeHosts(sb *Sandbox, sp *spec) error {
 		return fmt.Errorf("pod hosts file: %w", err)
 	}
 	sb.HostsPath = filepath.Join(sb.RunDir, "hosts")
-	if err := writeFileAtomic(sb.HostsPath, data, 0o644); err != nil {
+	if err := state.WriteFileAtomic(sb.HostsPath, data, 0o644); err != nil {
 		return fmt.Errorf("pod hosts file: %w", err)
 	}
 	return nil
@@ -706,7 +690,7 @@ func (s *Service) stopLocked(ctx context.Context, sb *Sandbox) error {
 	if sb.State != StateNotReady {
 		sb.State = StateNotReady
 	}
-	if err := s.store.save(sb); err != nil {
+	if err := s.store.Save(sb); err != nil {
 		return err
 	}
 	if wasReady {
@@ -738,7 +722,7 @@ func (s *Service) Remove(ctx context.Context, id string) error {
 	}
 	snap := sb.clone()
 	if err := s.release(ctx, sb); err != nil {
-		_ = s.store.save(sb) // keep what is left on record for the retry
+		_ = s.store.Save(sb) // keep what is left on record for the retry
 		return err
 	}
 	if snap.State == StateReady {
@@ -826,5 +810,5 @@ func (s *Service) release(ctx context.Context, sb *Sandbox) error {
 			return fmt.Errorf("remove pod %s: %w", sb.ID, err)
 		}
 	}
-	return s.store.delete(sb.ID)
+	return s.store.Delete(sb.ID)
 }

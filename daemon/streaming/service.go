@@ -60,7 +60,7 @@ type Options struct {
 	// 0 means 256. A pool of their own: idle interactive shells must not
 	// starve the probes.
 	MaxConcurrentStreamExecs int
-	Logger             *slog.Logger
+	Logger                   *slog.Logger
 }
 
 // TLSFiles are the streaming server's certificate and key, and the CA

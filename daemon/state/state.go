@@ -1,0 +1,148 @@
+// Package state keeps crio's records on disk: one JSON file per pod or
+// container, each replaced atomically, so that a daemon restarted after a
+// crash rebuilds its view from whole records, never torn ones.
+package state
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// NewID returns a fresh 64-hex-digit id, the form CRI-O and containerd use
+// for pods and containers.
+func NewID() string {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand does not fail on Linux
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// ValidID says whether id has the form NewID makes. Ids become file names,
+// so nothing else may reach the file system.
+func ValidID(id string) bool {
+	if len(id) != 64 {
+		return false
+	}
+	_, err := hex.DecodeString(id)
+	return err == nil
+}
+
+// WriteFileAtomic replaces path with data through a synced temporary file
+// and a rename, then syncs the directory: after a crash the file holds
+// either the old or the new content.
+func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // fails harmlessly after the rename
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(perm)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		return err
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync() // best effort: the rename is already visible
+		d.Close()
+	}
+	return nil
+}
+
+// Codec turns one kind of record into bytes and back.
+type Codec[T any] struct {
+	// Kind names the records in errors ("pod", "container").
+	Kind   string
+	ID     func(T) string
+	Encode func(T) ([]byte, error)
+	Decode func([]byte) (T, error)
+}
+
+// Records is a directory of records of one kind, file <id>.json each.
+type Records[T any] struct {
+	Dir   string
+	Codec Codec[T]
+}
+
+func (r Records[T]) path(id string) string { return filepath.Join(r.Dir, id+".json") }
+
+// Save writes v's record, replacing the previous one.
+func (r Records[T]) Save(v T) error {
+	id := r.Codec.ID(v)
+	if !ValidID(id) {
+		return fmt.Errorf("save %s %q: invalid id", r.Codec.Kind, id)
+	}
+	data, err := r.Codec.Encode(v)
+	if err == nil {
+		err = WriteFileAtomic(r.path(id), data, 0o600)
+	}
+	if err != nil {
+		return fmt.Errorf("save %s %s: %w", r.Codec.Kind, id, err)
+	}
+	return nil
+}
+
+// Delete removes id's record; a missing record is not an error.
+func (r Records[T]) Delete(id string) error {
+	if !ValidID(id) {
+		return fmt.Errorf("delete %s record %q: invalid id", r.Codec.Kind, id)
+	}
+	if err := os.Remove(r.path(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("delete %s record %s: %w", r.Codec.Kind, id, err)
+	}
+	return nil
+}
+
+// LoadAll reads every record. A record that cannot be read or decoded, or
+// whose id does not match its file name, is reported in errs and skipped,
+// so one bad file does not hide the others.
+func (r Records[T]) LoadAll() (out []T, errs []error) {
+	entries, err := os.ReadDir(r.Dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, []error{fmt.Errorf("reading %s records: %w", r.Codec.Kind, err)}
+	}
+	for _, e := range entries {
+		name := e.Name()
+		id, ok := strings.CutSuffix(name, ".json")
+		if e.IsDir() || !ok || strings.HasPrefix(name, ".") {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(r.Dir, name))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s record %s: %w", r.Codec.Kind, name, err))
+			continue
+		}
+		v, err := r.Codec.Decode(data)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s record %s: %w", r.Codec.Kind, name, err))
+			continue
+		}
+		if got := r.Codec.ID(v); got != id || !ValidID(got) {
+			errs = append(errs, fmt.Errorf("%s record %s: id %q does not match the file", r.Codec.Kind, name, got))
+			continue
+		}
+		out = append(out, v)
+	}
+	return out, errs
+}

@@ -1,0 +1,89 @@
+package state
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+type rec struct {
+	ID   string `json:"id"`
+	Note string `json:"note"`
+}
+
+func records(dir string) Records[*rec] {
+	return Records[*rec]{Dir: dir, Codec: Codec[*rec]{
+		Kind:   "thing",
+		ID:     func(r *rec) string { return r.ID },
+		Encode: func(r *rec) ([]byte, error) { return json.Marshal(r) },
+		Decode: func(b []byte) (*rec, error) {
+			var r rec
+			return &r, json.Unmarshal(b, &r)
+		},
+	}}
+}
+
+func TestRecordsRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	rs := records(dir)
+	a, b := &rec{ID: NewID(), Note: "a"}, &rec{ID: NewID(), Note: "b"}
+	for _, r := range []*rec{a, b} {
+		if err := rs.Save(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.Note = "a2"
+	if err := rs.Save(a); err != nil {
+		t.Fatal(err)
+	}
+	// Garbage beside the records: a torn temp file, a record under the
+	// wrong name, a file that is not JSON.
+	os.WriteFile(filepath.Join(dir, ".x.json.tmp123"), []byte("{"), 0o600)
+	os.WriteFile(filepath.Join(dir, strings.Repeat("0", 64)+".json"), []byte(`{"id":"`+b.ID+`"}`), 0o600)
+	os.WriteFile(filepath.Join(dir, strings.Repeat("1", 64)+".json"), []byte("not json"), 0o600)
+
+	got, errs := rs.LoadAll()
+	if len(got) != 2 || len(errs) != 2 {
+		t.Fatalf("LoadAll: %d records, errors %v; want 2 and 2", len(got), errs)
+	}
+	notes := map[string]string{}
+	for _, r := range got {
+		notes[r.ID] = r.Note
+	}
+	if notes[a.ID] != "a2" || notes[b.ID] != "b" {
+		t.Errorf("records = %v", notes)
+	}
+	if err := rs.Delete(a.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := rs.Delete(a.ID); err != nil {
+		t.Errorf("second Delete: %v", err)
+	}
+	if err := rs.Delete("../../etc/passwd"); err == nil {
+		t.Error("Delete accepted a path as id")
+	}
+	if err := rs.Save(&rec{ID: "../x"}); err == nil {
+		t.Error("Save accepted a path as id")
+	}
+}
+
+func TestLoadAllMissingDir(t *testing.T) {
+	got, errs := records(filepath.Join(t.TempDir(), "none")).LoadAll()
+	if got != nil || errs != nil {
+		t.Errorf("missing dir: %v %v", got, errs)
+	}
+}
+
+func TestIDs(t *testing.T) {
+	id := NewID()
+	if !ValidID(id) || id == NewID() {
+		t.Errorf("NewID %q", id)
+	}
+	for _, bad := range []string{"", "abc", strings.Repeat("g", 64), strings.Repeat("a", 65)} {
+		if ValidID(bad) {
+			t.Errorf("ValidID(%q) = true", bad)
+		}
+	}
+}
