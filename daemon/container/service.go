@@ -386,22 +386,8 @@ func configHash(podID string, cfg *runtimeapi.ContainerConfig) (string, error) {
 func (s *Service) lookup(id string) *entry {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if e, ok := s.byID[id]; ok {
-		return e
-	}
-	if id == "" {
-		return nil
-	}
-	var found *entry
-	for full, e := range s.byID {
-		if strings.HasPrefix(full, id) {
-			if found != nil {
-				return nil // ambiguous
-			}
-			found = e
-		}
-	}
-	return found
+	e, _ := state.LookupPrefix(s.byID, id)
+	return e
 }
 
 // Get returns a copy of a container's record.

@@ -146,3 +146,27 @@ func (r Records[T]) LoadAll() (out []T, errs []error) {
 	}
 	return out, errs
 }
+
+// LookupPrefix finds the value whose id is id, or else the only one whose
+// id starts with id (crictl users type prefixes). An ambiguous or empty
+// prefix finds nothing. The caller holds whatever lock guards m.
+func LookupPrefix[V any](m map[string]V, id string) (V, bool) {
+	if v, ok := m[id]; ok {
+		return v, true
+	}
+	var found V
+	var n int
+	if id != "" {
+		for full, v := range m {
+			if strings.HasPrefix(full, id) {
+				found = v
+				n++
+			}
+		}
+	}
+	if n != 1 {
+		var zero V
+		return zero, false
+	}
+	return found, true
+}

@@ -87,3 +87,13 @@ func TestIDs(t *testing.T) {
 		}
 	}
 }
+
+func TestLookupPrefix(t *testing.T) {
+	m := map[string]int{"abc1": 1, "abc2": 2, "def": 3}
+	for id, want := range map[string]int{"abc1": 1, "d": 3, "abc": 0, "": 0, "x": 0} {
+		got, ok := LookupPrefix(m, id)
+		if got != want || ok != (want != 0) {
+			t.Errorf("LookupPrefix(%q) = %d, %v; want %d", id, got, ok, want)
+		}
+	}
+}
