@@ -20,6 +20,7 @@ import (
 	"github.com/crio-appliance/crio/daemon/events"
 	"github.com/crio-appliance/crio/daemon/image"
 	"github.com/crio-appliance/crio/daemon/oci"
+	"github.com/crio-appliance/crio/daemon/reserve"
 	"github.com/crio-appliance/crio/daemon/sandbox"
 	"github.com/crio-appliance/crio/daemon/spec"
 	"github.com/crio-appliance/crio/daemon/state"
@@ -51,51 +52,28 @@ func (s *Service) Create(ctx context.Context, podID string, cfg *runtimeapi.Cont
 	}
 	name := containerName(cfg, pod.Config.GetMetadata())
 
-	var res *reservation
-	for res == nil {
-		s.mu.Lock()
-		r, ok := s.byName[name]
-		if !ok {
-			res = &reservation{hash: hash, done: make(chan struct{})}
-			s.byName[name] = res
-			s.mu.Unlock()
-			break
-		}
-		if r.hash != hash {
-			id := r.id
-			s.mu.Unlock()
-			return nil, fmt.Errorf("%w: container %s (id %.12s) was created with a different configuration; remove it first or use a new attempt number", ErrAlreadyExists, name, id)
-		}
-		if r.done == nil {
-			id := r.id
-			s.mu.Unlock()
-			return s.Get(id)
-		}
-		done := r.done
-		s.mu.Unlock()
-		select {
-		case <-done:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
+	tk, existing, err := s.names.Reserve(ctx, name, hash)
+	var conflict *reserve.Conflict
+	switch {
+	case errors.As(err, &conflict):
+		return nil, fmt.Errorf("%w: container %s (id %.12s) was created with a different configuration; remove it first or use a new attempt number", ErrAlreadyExists, name, conflict.ID)
+	case err != nil:
+		return nil, err
+	case tk == nil:
+		return s.Get(existing)
 	}
 
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), createTimeout)
 	e, err := s.create(cctx, pod, cfg, hash, name)
 	cancel()
-	s.mu.Lock()
 	if err != nil {
-		delete(s.byName, name)
-	} else {
-		res.id = e.c.ID
-		s.byID[e.c.ID] = e
-	}
-	close(res.done)
-	res.done = nil
-	s.mu.Unlock()
-	if err != nil {
+		tk.Release()
 		return nil, err
 	}
+	s.mu.Lock()
+	s.byID[e.c.ID] = e
+	s.mu.Unlock()
+	tk.Done(e.c.ID)
 	e.mu.Lock()
 	s.publish(events.Created, e.c)
 	e.mu.Unlock()

@@ -163,10 +163,8 @@ func (s *Service) Remove(ctx context.Context, id string) error {
 	e.mu.Unlock()
 	s.mu.Lock()
 	delete(s.byID, c.ID)
-	if r, ok := s.byName[c.Name]; ok && r.id == c.ID {
-		delete(s.byName, c.Name)
-	}
 	s.mu.Unlock()
+	s.names.Forget(c.Name, c.ID)
 	return nil
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/crio-appliance/crio/daemon/events"
 	"github.com/crio-appliance/crio/daemon/image"
 	"github.com/crio-appliance/crio/daemon/oci"
+	"github.com/crio-appliance/crio/daemon/reserve"
 	"github.com/crio-appliance/crio/daemon/sandbox"
 	"github.com/crio-appliance/crio/daemon/spec"
 	"github.com/crio-appliance/crio/daemon/state"
@@ -117,9 +118,9 @@ type Service struct {
 	store   state.Records[*Container]
 	watcher *oci.ExitWatcher
 
-	mu     sync.Mutex
-	byID   map[string]*entry
-	byName map[string]*reservation
+	mu    sync.Mutex
+	byID  map[string]*entry
+	names *reserve.Names
 }
 
 // entry is a container with its locks. exited is closed once the exit is
@@ -130,15 +131,6 @@ type entry struct {
 	c       *Container
 	removed bool
 	exited  chan struct{}
-}
-
-// reservation holds a container name while CreateContainer is in flight
-// (done open) and after it succeeded (id set), so that a kubelet retry of
-// the same request gets the same container back.
-type reservation struct {
-	hash string
-	done chan struct{}
-	id   string
 }
 
 // New restores the recorded containers: half-created ones are undone;
@@ -172,7 +164,7 @@ func New(opts Options) (*Service, error) {
 	}
 	s := &Service{
 		opts: opts, log: log, store: newStore(opts.StateDir),
-		byID: map[string]*entry{}, byName: map[string]*reservation{},
+		byID: map[string]*entry{}, names: reserve.New(),
 	}
 	// Watch before reading the records: an exit between the two is then
 	// seen by one or the other.
@@ -220,7 +212,7 @@ func (s *Service) restore() {
 		}
 		s.mu.Lock()
 		s.byID[c.ID] = e
-		s.byName[c.Name] = &reservation{hash: c.ConfigHash, id: c.ID}
+		s.names.Set(c.Name, c.ConfigHash, c.ID)
 		s.mu.Unlock()
 		if c.State != StateExited {
 			s.catchUp(ctx, e)

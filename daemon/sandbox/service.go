@@ -31,6 +31,7 @@ import (
 	"github.com/crio-appliance/crio/daemon/network"
 	"github.com/crio-appliance/crio/daemon/nsfile"
 	"github.com/crio-appliance/crio/daemon/pidns"
+	"github.com/crio-appliance/crio/daemon/reserve"
 	"github.com/crio-appliance/crio/daemon/state"
 )
 
@@ -100,7 +101,7 @@ type Service struct {
 
 	mu         sync.Mutex
 	byID       map[string]*entry
-	byName     map[string]*reservation
+	names      *reserve.Names
 	containers Containers
 }
 
@@ -109,15 +110,6 @@ type entry struct {
 	mu      sync.Mutex
 	sb      *Sandbox // guarded by mu; read under Service.mu for snapshots too
 	removed bool
-}
-
-// reservation holds a pod name while RunPodSandbox is in flight (done is
-// open) and after it succeeded (id set), so that a retry of the same
-// request finds the same pod instead of a "name is reserved" error.
-type reservation struct {
-	hash string
-	done chan struct{}
-	id   string
 }
 
 // New restores the pods recorded in StateDir: finished ones are listed as
@@ -148,7 +140,7 @@ func New(opts Options) (*Service, error) {
 	}
 	s := &Service{
 		opts: opts, log: log, store: newStore(opts.StateDir),
-		byID: map[string]*entry{}, byName: map[string]*reservation{},
+		byID: map[string]*entry{}, names: reserve.New(),
 	}
 	sbs, errs := s.store.LoadAll()
 	for _, err := range errs {
@@ -157,7 +149,7 @@ func New(opts Options) (*Service, error) {
 	for _, sb := range sbs {
 		if s.restore(sb) {
 			s.byID[sb.ID] = &entry{sb: sb}
-			s.byName[sb.Name] = &reservation{hash: sb.ConfigHash, id: sb.ID}
+			s.names.Set(sb.Name, sb.ConfigHash, sb.ID)
 		}
 	}
 	return s, nil
@@ -256,33 +248,15 @@ func (s *Service) Run(ctx context.Context, cfg *runtimeapi.PodSandboxConfig, han
 	}
 	name := fmt.Sprintf("k8s_%s_%s_%s_%d", sp.name, sp.namespace, sp.uid, sp.attempt)
 
-	var res *reservation
-	for res == nil {
-		s.mu.Lock()
-		r, ok := s.byName[name]
-		if !ok {
-			res = &reservation{hash: hash, done: make(chan struct{})}
-			s.byName[name] = res
-			s.mu.Unlock()
-			break
-		}
-		if r.hash != hash {
-			id := r.id
-			s.mu.Unlock()
-			return nil, fmt.Errorf("%w: pod %s (id %.12s) was created with a different configuration; remove it first or use a new attempt number", ErrAlreadyExists, name, id)
-		}
-		if r.done == nil {
-			id := r.id
-			s.mu.Unlock()
-			return s.Get(id)
-		}
-		done := r.done
-		s.mu.Unlock()
-		select {
-		case <-done: // look again: it either succeeded or released the name
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
+	tk, existing, err := s.names.Reserve(ctx, name, hash)
+	var conflict *reserve.Conflict
+	switch {
+	case errors.As(err, &conflict):
+		return nil, fmt.Errorf("%w: pod %s (id %.12s) was created with a different configuration; remove it first or use a new attempt number", ErrAlreadyExists, name, conflict.ID)
+	case err != nil:
+		return nil, err
+	case tk == nil:
+		return s.Get(existing)
 	}
 
 	// The creation must not be cut half-way by the caller's deadline: the
@@ -290,23 +264,15 @@ func (s *Service) Run(ctx context.Context, cfg *runtimeapi.PodSandboxConfig, han
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), createTimeout)
 	sb, err := s.create(cctx, sp, cfg, handler, hash, name)
 	cancel()
-	var snap *Sandbox
-	if err == nil {
-		snap = sb.clone() // before the pod is shared: a Stop may change sb at once
-	}
-	s.mu.Lock()
 	if err != nil {
-		delete(s.byName, name)
-	} else {
-		res.id = sb.ID
-		s.byID[sb.ID] = &entry{sb: sb}
-	}
-	close(res.done)
-	res.done = nil
-	s.mu.Unlock()
-	if err != nil {
+		tk.Release()
 		return nil, err
 	}
+	snap := sb.clone() // before the pod is shared: a Stop may change sb at once
+	s.mu.Lock()
+	s.byID[sb.ID] = &entry{sb: sb}
+	s.mu.Unlock()
+	tk.Done(sb.ID)
 	// Without an infra container the pod's own events stand for it, as
 	// CRI-O reports them (the kubelet keys pod events by the sandbox id).
 	s.publish(events.Created, snap)
@@ -719,10 +685,8 @@ func (s *Service) Remove(ctx context.Context, id string) error {
 	e.removed = true
 	s.mu.Lock()
 	delete(s.byID, sb.ID)
-	if r, ok := s.byName[sb.Name]; ok && r.id == sb.ID {
-		delete(s.byName, sb.Name)
-	}
 	s.mu.Unlock()
+	s.names.Forget(sb.Name, sb.ID)
 	return nil
 }
 
