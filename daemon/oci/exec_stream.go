@@ -113,6 +113,10 @@ func (r *Runtime) execPipes(ctx context.Context, o ExecOptions, ef execFiles) (i
 	return code, nil
 }
 
+// initialSizeWait bounds how long an exec with a terminal waits for the
+// client's first size before it starts without one.
+const initialSizeWait = 500 * time.Millisecond
+
 // execTerminal gives the process a terminal. runc hands a terminal's
 // master over a console socket only when it detaches, and a detached
 // process's exit status would go to whoever reaps it, not to crio. So runc
@@ -126,6 +130,20 @@ func (r *Runtime) execTerminal(ctx context.Context, o ExecOptions, ef execFiles)
 		return -1, err
 	}
 	defer master.Close()
+	// runc gives the container's terminal the size of its own (crio's
+	// side) when it starts, and a process that asks at once (stty size,
+	// a shell's first prompt) would otherwise see 0x0: clients send the
+	// initial size right after the stream opens, so take it first.
+	if o.Resize != nil {
+		select {
+		case sz, ok := <-o.Resize:
+			if ok {
+				_ = setWinsize(master, sz)
+			}
+		case <-time.After(initialSizeWait):
+		case <-ctx.Done():
+		}
+	}
 	args := append(r.globalArgs(), "exec", "--tty", "--process", ef.spec, "--pid-file", ef.pid, o.ID)
 	cmd := exec.Command(r.cfg.RuntimePath, args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
