@@ -193,7 +193,11 @@ func (l *loader) walkKeys(file string, fv, schemaNode cue.Value, path []string, 
 			continue
 		}
 		if isIgnored(s) {
-			l.warnings = append(l.warnings, fmt.Sprintf("%s:%d: [%s] is a CRI-O table that crio accepts and ignores", file, line, key))
+			what := key + " is a CRI-O key"
+			if s.IncompleteKind() == cue.StructKind {
+				what = "[" + key + "] is a CRI-O table"
+			}
+			l.warnings = append(l.warnings, fmt.Sprintf("%s:%d: %s that crio accepts and ignores", file, line, what))
 			deletePath(doc, p)
 			continue
 		}

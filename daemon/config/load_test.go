@@ -331,3 +331,37 @@ func TestSuggest(t *testing.T) {
 		}
 	}
 }
+
+// A drop-in written for CRI-O, with keys crio does not act on (some of
+// them deprecated in CRI-O), loads with a warning for each such key.
+func TestCRIODropInLoads(t *testing.T) {
+	dir := tree(t, map[string]string{
+		"crio.conf.d/10-crio.conf": `[crio.runtime]
+conmon = "/usr/bin/conmon"
+conmon_cgroup = "pod"
+pids_limit = 4096
+log_level = "debug"
+
+[crio.runtime.runtimes.runc]
+runtime_path = "/usr/sbin/runc"
+platform_runtime_paths = { "linux/arm64" = "/usr/bin/runc-arm64" }
+
+[crio.image]
+registries = ["docker.io"]
+`,
+	})
+	r := mustLoad(t, dir)
+	if r.Config.Runtime.LogLevel != "debug" || r.Config.Runtime.Runtimes["runc"].RuntimePath != "/usr/sbin/runc" {
+		t.Errorf("keys crio acts on were lost: %+v", r.Config.Runtime)
+	}
+	got := strings.Join(r.Warnings, "\n")
+	for _, key := range []string{"crio.runtime.conmon ", "crio.runtime.conmon_cgroup ", "crio.runtime.pids_limit ",
+		"crio.runtime.runtimes.runc.platform_runtime_paths ", "crio.image.registries "} {
+		if !strings.Contains(got, key+"is a CRI-O key that crio accepts and ignores") {
+			t.Errorf("no warning for %s in:\n%s", key, got)
+		}
+	}
+	if out := r.TOML(false); strings.Contains(out, "pids_limit") {
+		t.Errorf("rendered config carries an ignored key")
+	}
+}

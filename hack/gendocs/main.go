@@ -133,7 +133,11 @@ func walk(v cue.Value, prefix string, rows *[]row) error {
 		key := prefix + it.Selector().Unquoted()
 		doc := docText(f)
 		if a := f.Attribute("crio"); a.Err() == nil && a.Contents() == "ignored" {
-			*rows = append(*rows, row{key, "table, ignored", "", doc})
+			kind := "ignored"
+			if f.IncompleteKind() == cue.StructKind {
+				kind = "table, ignored"
+			}
+			*rows = append(*rows, row{key, kind, "", doc})
 			continue
 		}
 		if f.IncompleteKind() != cue.StructKind {
