@@ -114,8 +114,11 @@ func (r *Runtime) execPipes(ctx context.Context, o ExecOptions, ef execFiles) (i
 }
 
 // initialSizeWait bounds how long an exec with a terminal waits for the
-// client's first size before it starts without one.
-const initialSizeWait = 500 * time.Millisecond
+// client's first size before it starts without one. Every terminal client
+// (kubectl, crictl) sends it at once, but on a loaded node it can take
+// over half a second to arrive, and busybox's stty fails on a 0x0
+// terminal.
+const initialSizeWait = 2 * time.Second
 
 // execTerminal gives the process a terminal. runc hands a terminal's
 // master over a console socket only when it detaches, and a detached
