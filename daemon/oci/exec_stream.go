@@ -47,6 +47,18 @@ func (r *Runtime) Exec(ctx context.Context, o ExecOptions) (int, error) {
 	if err := CheckExecArgs(o.Process.Args); err != nil {
 		return -1, err
 	}
+	var size *TerminalSize
+	if o.Process.Terminal {
+		// runc resizes the container's terminal only after the process
+		// started, so a process that asks at once (stty size, a shell's
+		// first prompt) would see 0x0. The spec's consoleSize is applied
+		// before the process runs: take the client's first size for it.
+		if size = firstSize(ctx, o.Resize); size != nil {
+			p := *o.Process
+			p.ConsoleSize = &rspec.Box{Height: uint(size.Height), Width: uint(size.Width)}
+			o.Process = &p
+		}
+	}
 	ef, err := newExecFiles(o.Bundle, o.Process)
 	if err != nil {
 		return -1, fmt.Errorf("exec in %s: %w", o.ID, err)
@@ -54,7 +66,7 @@ func (r *Runtime) Exec(ctx context.Context, o ExecOptions) (int, error) {
 	defer ef.remove()
 	var code int
 	if o.Process.Terminal {
-		code, err = r.execTerminal(ctx, o, ef)
+		code, err = r.execTerminal(ctx, o, ef, size)
 	} else {
 		code, err = r.execPipes(ctx, o, ef)
 	}
@@ -113,11 +125,26 @@ func (r *Runtime) execPipes(ctx context.Context, o ExecOptions, ef execFiles) (i
 	return code, nil
 }
 
+// firstSize waits for a terminal client's first size. Every terminal
+// client (kubectl, crictl) sends it at once, but on a loaded node it can
+// take a while to arrive; nil when none came within initialSizeWait.
+func firstSize(ctx context.Context, resize <-chan TerminalSize) *TerminalSize {
+	if resize == nil {
+		return nil
+	}
+	select {
+	case sz, ok := <-resize:
+		if ok && sz.Width > 0 && sz.Height > 0 {
+			return &sz
+		}
+	case <-time.After(initialSizeWait):
+	case <-ctx.Done():
+	}
+	return nil
+}
+
 // initialSizeWait bounds how long an exec with a terminal waits for the
-// client's first size before it starts without one. Every terminal client
-// (kubectl, crictl) sends it at once, but on a loaded node it can take
-// over half a second to arrive, and busybox's stty fails on a 0x0
-// terminal.
+// client's first size before it starts without one.
 const initialSizeWait = 2 * time.Second
 
 // execTerminal gives the process a terminal. runc hands a terminal's
@@ -127,25 +154,16 @@ const initialSizeWait = 2 * time.Second
 // terminal: runc allocates the container's own terminal, copies between
 // the two (putting crio's side in raw mode), and on SIGWINCH - which the
 // kernel sends when crio resizes its side - resizes the container's.
-func (r *Runtime) execTerminal(ctx context.Context, o ExecOptions, ef execFiles) (int, error) {
+func (r *Runtime) execTerminal(ctx context.Context, o ExecOptions, ef execFiles, size *TerminalSize) (int, error) {
 	master, slave, err := openPty()
 	if err != nil {
 		return -1, err
 	}
 	defer master.Close()
-	// runc gives the container's terminal the size of its own (crio's
-	// side) when it starts, and a process that asks at once (stty size,
-	// a shell's first prompt) would otherwise see 0x0: clients send the
-	// initial size right after the stream opens, so take it first.
-	if o.Resize != nil {
-		select {
-		case sz, ok := <-o.Resize:
-			if ok {
-				_ = setWinsize(master, sz)
-			}
-		case <-time.After(initialSizeWait):
-		case <-ctx.Done():
-		}
+	// runc copies this terminal's size to the container's on start and on
+	// every SIGWINCH: start it with the size the process got.
+	if size != nil {
+		_ = setWinsize(master, *size)
 	}
 	args := append(r.globalArgs(), "exec", "--tty", "--process", ef.spec, "--pid-file", ef.pid, o.ID)
 	cmd := exec.Command(r.cfg.RuntimePath, args...)
