@@ -603,19 +603,30 @@ func matches(sb *Sandbox, f Filter) bool {
 	return true
 }
 
-// Stop stops the pod's containers and detaches it from the network. An
-// unknown id is not an error, and stopping twice is fine (the kubelet
-// retries and calls Stop before Remove).
-func (s *Service) Stop(ctx context.Context, id string) error {
+// lockLive finds a pod that is not removed and returns it locked; nil
+// when there is none (the caller treats that as done).
+func (s *Service) lockLive(id string) *entry {
 	e := s.lookup(id)
 	if e == nil {
 		return nil
 	}
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	if e.removed {
+		e.mu.Unlock()
 		return nil
 	}
+	return e
+}
+
+// Stop stops the pod's containers and detaches it from the network. An
+// unknown id is not an error, and stopping twice is fine (the kubelet
+// retries and calls Stop before Remove).
+func (s *Service) Stop(ctx context.Context, id string) error {
+	e := s.lockLive(id)
+	if e == nil {
+		return nil
+	}
+	defer e.mu.Unlock()
 	return s.stopLocked(ctx, e.sb)
 }
 
@@ -639,9 +650,7 @@ func (s *Service) stopLocked(ctx context.Context, sb *Sandbox) error {
 		}
 		sb.Network, sb.IPs = "", nil
 	}
-	if sb.State != StateNotReady {
-		sb.State = StateNotReady
-	}
+	sb.State = StateNotReady
 	if err := s.store.Save(sb); err != nil {
 		return err
 	}
@@ -654,15 +663,11 @@ func (s *Service) stopLocked(ctx context.Context, sb *Sandbox) error {
 // Remove stops the pod if needed and removes everything it owns. An unknown
 // id is not an error; after a partial failure a retry finishes the job.
 func (s *Service) Remove(ctx context.Context, id string) error {
-	e := s.lookup(id)
+	e := s.lockLive(id)
 	if e == nil {
 		return nil
 	}
-	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.removed {
-		return nil
-	}
 	sb := e.sb
 	s.mu.Lock()
 	ctrs := s.containers
