@@ -217,14 +217,15 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),
 	}
 	d.mux = listener.NewMux(l, d.log)
-	go d.serve("listener", d.mux.Serve)
-	go d.serve("gRPC server", func() error { return d.grpc.Serve(d.mux.GRPC()) })
-	go d.serve("HTTP server", func() error { return d.http.Serve(d.mux.HTTP()) })
-
+	// Before the first request: a client that sees the socket answer may
+	// rely on the version file (the kubelet does not, tests do).
 	if err := writeVersionFiles(cfg, version.Version); err != nil {
 		d.shutdownServers(ctx)
 		return err
 	}
+	go d.serve("listener", d.mux.Serve)
+	go d.serve("gRPC server", func() error { return d.grpc.Serve(d.mux.GRPC()) })
+	go d.serve("HTTP server", func() error { return d.http.Serve(d.mux.HTTP()) })
 	d.log.Info("crio started", "version", version.Version, "listen", cfg.API.Listen, "pid", os.Getpid())
 	notify(d.log, "READY=1")
 	return nil

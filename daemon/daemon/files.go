@@ -58,7 +58,8 @@ func createDirs(cfg *config.Config) error {
 
 // writeVersionFiles records the running version. CRI-O uses version_file
 // (on a tmpfs) to notice a reboot and version_file_persist to notice an
-// upgrade; both are written only once the daemon serves.
+// upgrade; both are written once every service is up, just before the
+// socket is served.
 func writeVersionFiles(cfg *config.Config, v string) error {
 	for _, p := range []string{cfg.VersionFile, cfg.VersionFilePersist} {
 		if p == "" {
