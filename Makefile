@@ -29,6 +29,12 @@ bin/crio:
 bin/crio-arm64:
 	GOARCH=arm64 $(GOBUILD) -o $@ ./daemon/cmd/crio
 
+# bin/crio-linux-amd64, bin/crio-linux-arm64: what the packages carry.
+bin/crio-linux-%: FORCE
+	GOOS=linux GOARCH=$* $(GOBUILD) -o $@ ./daemon/cmd/crio
+
+FORCE:
+
 all: bin/crio bin/crio-arm64
 
 # Runtime packages (runc, conmon, CNI plugins, ...), installed only when missing.
@@ -65,3 +71,93 @@ docs:
 
 clean:
 	rm -rf bin
+
+# ---------------------------------------------------------------------------
+# Installation (GNU directory variables; DESTDIR for staging).
+#
+# The defaults install under /usr/local for a build from source on Debian;
+# the packages set the distribution's paths (see `packages` below).
+PREFIX         ?= /usr/local
+prefix         ?= $(PREFIX)
+exec_prefix    ?= $(prefix)
+bindir         ?= $(exec_prefix)/bin
+sysconfdir     ?= /etc
+datarootdir    ?= $(prefix)/share
+mandir         ?= $(datarootdir)/man
+docdir         ?= $(datarootdir)/doc/crio
+systemdunitdir ?= $(prefix)/lib/systemd/system
+bashcompdir    ?= $(datarootdir)/bash-completion/completions
+zshcompdir     ?= $(datarootdir)/zsh/vendor-completions
+fishcompdir    ?= $(datarootdir)/fish/vendor_completions.d
+# Where the unit reads CRIO_*_OPTIONS: /etc/default/crio on Debian,
+# /etc/sysconfig/crio on RPM distributions.
+ENVFILE        ?= $(sysconfdir)/default/crio
+# Where the target distribution installs crio's helpers; they go into the
+# packaged drop-in 10-crio.conf.
+RUNC           ?= /usr/bin/runc
+CONMON         ?= /usr/bin/conmon
+CNI_PLUGIN_DIR ?= /usr/lib/cni
+# The binary to install (bin/crio-arm64 for an arm64 package).
+CRIO_BIN       ?= bin/crio
+INSTALL        ?= install
+GEN            := build/gen
+GENDOCS        ?= $(GO) run -tags $(TAGS) ./hack/gendocs
+
+SUBST = sed -e 's|@BINDIR@|$(bindir)|g' -e 's|@ENVFILE@|$(ENVFILE)|g' \
+	-e 's|@SYSCONFDIR@|$(sysconfdir)|g' -e 's|@RUNC@|$(RUNC)|g' \
+	-e 's|@CONMON@|$(CONMON)|g' -e 's|@CNI_PLUGIN_DIR@|$(CNI_PLUGIN_DIR)|g'
+
+.PHONY: install uninstall gen-docs packages test-packages
+
+# Man pages and completions, generated from the schema and the CLI's own
+# definitions (never by running the target binary, so cross builds work).
+gen-docs:
+	rm -rf $(GEN) && mkdir -p $(GEN)
+	$(GENDOCS) -man $(GEN)/man
+	$(GENDOCS) -completions $(GEN)/completions
+
+install: gen-docs
+	@[[ -x $(CRIO_BIN) ]] || $(MAKE) $(CRIO_BIN)
+	$(INSTALL) -d -m 0755 $(DESTDIR)$(bindir) $(DESTDIR)$(systemdunitdir) \
+		$(DESTDIR)$(sysconfdir)/crio/crio.conf.d $(DESTDIR)$(sysconfdir)/containers/registries.conf.d \
+		$(DESTDIR)$(sysconfdir)/cni/net.d $(DESTDIR)$(dir $(ENVFILE)) $(DESTDIR)$(datarootdir)/crio \
+		$(DESTDIR)$(mandir)/man5 $(DESTDIR)$(mandir)/man8 \
+		$(DESTDIR)$(bashcompdir) $(DESTDIR)$(zshcompdir) $(DESTDIR)$(fishcompdir)
+	$(INSTALL) -m 0755 $(CRIO_BIN) $(DESTDIR)$(bindir)/crio
+	$(SUBST) systemd/crio.service.in >$(GEN)/crio.service
+	$(INSTALL) -m 0644 $(GEN)/crio.service $(DESTDIR)$(systemdunitdir)/crio.service
+	$(SUBST) packaging/10-crio.conf.in >$(GEN)/10-crio.conf
+	$(INSTALL) -m 0644 $(GEN)/10-crio.conf $(DESTDIR)$(sysconfdir)/crio/crio.conf.d/10-crio.conf
+	$(INSTALL) -m 0644 packaging/crio.env $(DESTDIR)$(ENVFILE)
+	$(INSTALL) -m 0644 policy/policy.json $(DESTDIR)$(sysconfdir)/crio/policy.json
+	$(INSTALL) -m 0644 policy/registries.conf.d/10-crio.conf $(DESTDIR)$(sysconfdir)/containers/registries.conf.d/10-crio.conf
+	$(INSTALL) -m 0644 policy/seccomp.json $(DESTDIR)$(datarootdir)/crio/seccomp.json
+	$(INSTALL) -m 0644 packaging/crictl.yaml $(DESTDIR)$(sysconfdir)/crictl.yaml
+	$(INSTALL) -m 0644 packaging/11-crio-ipv4-bridge.conflist.disabled $(DESTDIR)$(sysconfdir)/cni/net.d/
+	gzip -n -9 -c $(GEN)/man/man5/crio.conf.5 >$(DESTDIR)$(mandir)/man5/crio.conf.5.gz
+	gzip -n -9 -c $(GEN)/man/man8/crio.8 >$(DESTDIR)$(mandir)/man8/crio.8.gz
+	chmod 0644 $(DESTDIR)$(mandir)/man5/crio.conf.5.gz $(DESTDIR)$(mandir)/man8/crio.8.gz
+	$(INSTALL) -m 0644 $(GEN)/completions/crio $(DESTDIR)$(bashcompdir)/crio
+	$(INSTALL) -m 0644 $(GEN)/completions/_crio $(DESTDIR)$(zshcompdir)/_crio
+	$(INSTALL) -m 0644 $(GEN)/completions/crio.fish $(DESTDIR)$(fishcompdir)/crio.fish
+
+# Removes what install put there. Configuration files an operator may have
+# edited go too, as with any uninstall from source; packages keep them.
+uninstall:
+	rm -f $(DESTDIR)$(bindir)/crio $(DESTDIR)$(systemdunitdir)/crio.service \
+		$(DESTDIR)$(sysconfdir)/crio/crio.conf.d/10-crio.conf $(DESTDIR)$(ENVFILE) \
+		$(DESTDIR)$(sysconfdir)/crio/policy.json $(DESTDIR)$(sysconfdir)/containers/registries.conf.d/10-crio.conf \
+		$(DESTDIR)$(datarootdir)/crio/seccomp.json $(DESTDIR)$(sysconfdir)/crictl.yaml \
+		$(DESTDIR)$(sysconfdir)/cni/net.d/11-crio-ipv4-bridge.conflist.disabled \
+		$(DESTDIR)$(mandir)/man5/crio.conf.5.gz $(DESTDIR)$(mandir)/man8/crio.8.gz \
+		$(DESTDIR)$(bashcompdir)/crio $(DESTDIR)$(zshcompdir)/_crio $(DESTDIR)$(fishcompdir)/crio.fish
+	-rmdir $(DESTDIR)$(datarootdir)/crio $(DESTDIR)$(sysconfdir)/crio/crio.conf.d $(DESTDIR)$(sysconfdir)/crio 2>/dev/null
+
+# crio_<version>_{amd64,arm64}.deb and crio-<version>.{x86_64,aarch64}.rpm
+# in build/packages (packaging/build.sh; ARCHES to narrow).
+packages:
+	packaging/build.sh $(ARCHES)
+
+# Lint, install, boot, upgrade and purge the packages in Debian roots.
+test-packages: packages
+	tests/packaging/run.sh

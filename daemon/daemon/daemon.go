@@ -318,7 +318,7 @@ func Run(ctx context.Context, opts Options) error {
 	if err := d.Start(ctx); err != nil {
 		return err
 	}
-	stopWatchdog := startWatchdog(d.log)
+	stopWatchdog := startWatchdog(d.log, criProbe(d.Config().Config.API.Listen))
 	defer stopWatchdog()
 
 	var runErr error
