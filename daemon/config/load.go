@@ -34,7 +34,7 @@ func Load(src Sources) (*Result, error) {
 		return nil, err
 	}
 	for name := range merged["crio"].(map[string]any)["runtime"].(map[string]any)["runtimes"].(map[string]any) {
-		l.handlers[name] = "the defaults"
+		l.handlers[name] = builtinHandler
 	}
 	for _, f := range files {
 		doc, ok := l.checkFile(f)
@@ -166,6 +166,9 @@ func (l *loader) checkFile(path string) (map[string]any, bool) {
 // walkKeys checks every key of a file against the schema: unknown keys are
 // errors (with a suggestion) and are deleted from doc; keys of CRI-O tables
 // crio ignores give a warning; every other key records its origin.
+// builtinHandler marks a handler declared by the defaults, not a file.
+const builtinHandler = "the defaults"
+
 func (l *loader) walkKeys(file string, fv, schemaNode cue.Value, path []string, doc map[string]any) {
 	it, err := fv.Fields()
 	if err != nil {
@@ -202,7 +205,11 @@ func (l *loader) walkKeys(file string, fv, schemaNode cue.Value, path []string, 
 			continue
 		}
 		if isHandler(p) {
-			if prev, ok := l.handlers[k]; ok {
+			// Replacing the built-in handler loses nothing (keys not
+			// repeated take their defaults either way), so only a table
+			// that another file declared is worth a warning: that is
+			// where operators lose settings without noticing.
+			if prev, ok := l.handlers[k]; ok && prev != builtinHandler {
 				l.warnings = append(l.warnings, fmt.Sprintf("%s:%d: [%s] re-declares handler %q (declared in %s): the whole table is replaced, keys not repeated here take their defaults", file, line, key, k, prev))
 			}
 			l.handlers[k] = fmt.Sprintf("%s:%d", file, line)

@@ -365,3 +365,31 @@ registries = ["docker.io"]
 		t.Errorf("rendered config carries an ignored key")
 	}
 }
+
+// The packaged drop-in re-declares the built-in runc handler with the
+// distribution's paths: that loses nothing, so it loads without a warning.
+func TestPackagedDropInLoadsWithoutWarnings(t *testing.T) {
+	raw, err := os.ReadFile("../../packaging/10-crio.conf.in")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := strings.NewReplacer("@SYSCONFDIR@", "/etc", "@RUNC@", "/usr/bin/runc",
+		"@CONMON@", "/usr/bin/conmon", "@CNI_PLUGIN_DIR@", "/usr/lib/cni").Replace(string(raw))
+	if strings.Contains(conf, "@") {
+		t.Fatalf("placeholder left after substitution:\n%s", conf)
+	}
+	r := mustLoad(t, tree(t, map[string]string{"crio.conf.d/10-crio.conf": conf}))
+	if len(r.Warnings) != 0 {
+		t.Errorf("warnings: %q", r.Warnings)
+	}
+	runc := r.Config.Runtime.Runtimes["runc"]
+	if runc.RuntimePath != "/usr/bin/runc" || runc.MonitorPath != "/usr/bin/conmon" || runc.RuntimeRoot != "/run/runc" {
+		t.Errorf("runc = %+v", runc)
+	}
+	if r.Config.Image.SignaturePolicy != "/etc/crio/policy.json" {
+		t.Errorf("signature_policy = %q", r.Config.Image.SignaturePolicy)
+	}
+	if got := r.Config.Network.PluginDirs; len(got) == 0 || got[0] != "/usr/lib/cni/" {
+		t.Errorf("plugin_dirs = %q", got)
+	}
+}

@@ -117,6 +117,7 @@ type Daemon struct {
 
 // New checks opts and returns a Daemon that has not started.
 func New(opts Options) (*Daemon, error) {
+	takeSystemdEnv() // before any child process can inherit it
 	if opts.Result == nil || opts.Result.Config == nil {
 		return nil, errors.New("daemon: no configuration")
 	}

@@ -4,6 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"sync"
 	"time"
 
 	sdnotify "github.com/coreos/go-systemd/v22/daemon"
@@ -12,21 +16,75 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
-// notify sends state to systemd when NOTIFY_SOCKET is set (Type=notify);
+// systemdEnv is what systemd told the daemon through its environment:
+// where to send notifications and the watchdog interval. It is taken once,
+// and the variables are then removed from the process environment: every
+// child (conmon, runc, CNI plugins, the storage helpers) inherits it, and
+// runc given NOTIFY_SOCKET sets the container up for sd_notify (a socket
+// proxy under its state directory) and fails to start it.
+type systemdEnv struct {
+	socket   string        // NOTIFY_SOCKET; "" when not run as Type=notify
+	watchdog time.Duration // from WATCHDOG_USEC, when WATCHDOG_PID is us
+}
+
+var (
+	sdOnce sync.Once
+	sdEnv  systemdEnv
+)
+
+// takeSystemdEnv returns the daemon's systemd environment, removing it from
+// the process environment on the first call. New calls it before anything
+// can start a child.
+func takeSystemdEnv() systemdEnv {
+	sdOnce.Do(func() { sdEnv = readSystemdEnv() })
+	return sdEnv
+}
+
+// readSystemdEnv reads the systemd variables and unsets them.
+func readSystemdEnv() systemdEnv {
+	var env systemdEnv
+	env.socket = os.Getenv("NOTIFY_SOCKET")
+	if d, err := sdnotify.SdWatchdogEnabled(false); err == nil {
+		env.watchdog = d
+	}
+	for _, k := range []string{"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"} {
+		os.Unsetenv(k)
+	}
+	return env
+}
+
+// notify sends state to systemd when the daemon runs as Type=notify;
 // otherwise it does nothing.
 func notify(log *slog.Logger, state string) {
+	socket := takeSystemdEnv().socket
+	if socket == "" {
+		return
+	}
 	if state == "RELOADING=1" {
 		// Type=notify-reload wants the time of the reload with it.
 		state += "\n" + sdnotify.SdNotifyMonotonicUsec()
 	}
-	sent, err := sdnotify.SdNotify(false, state)
-	if err != nil {
+	if err := sendNotify(socket, state); err != nil {
 		log.Warn("sd_notify failed", "state", state, "error", err)
 		return
 	}
-	if sent {
-		log.Debug("sd_notify", "state", state)
+	log.Debug("sd_notify", "state", state)
+}
+
+// sendNotify writes one datagram to systemd's notification socket (a path,
+// or an abstract address written with a leading '@').
+func sendNotify(socket, state string) error {
+	addr := &net.UnixAddr{Name: socket, Net: "unixgram"}
+	if strings.HasPrefix(socket, "@") {
+		addr.Name = "\x00" + socket[1:]
 	}
+	conn, err := net.DialUnix("unixgram", nil, addr)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	_, err = conn.Write([]byte(state))
+	return err
 }
 
 // probe is one health check: nil when the daemon answers.
@@ -56,8 +114,8 @@ func criProbe(socket string) probe {
 // is safe because containers outlive the daemon. The returned func stops
 // it.
 func startWatchdog(log *slog.Logger, check probe) (stop func()) {
-	interval, err := sdnotify.SdWatchdogEnabled(false)
-	if err != nil || interval <= 0 {
+	interval := takeSystemdEnv().watchdog
+	if interval <= 0 {
 		return func() {}
 	}
 	return runWatchdog(log, interval, check, func() { notify(log, "WATCHDOG=1") })

@@ -4,6 +4,11 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -92,5 +97,44 @@ func waitFor(t *testing.T, limit time.Duration, ok func() bool, msg string) {
 			t.Fatal(msg)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// The daemon keeps systemd's variables for itself: a child that inherited
+// NOTIFY_SOCKET (runc, through conmon) would set up sd_notify for the
+// container and fail to start it.
+func TestSystemdEnvTakenFromChildren(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "notify")
+	l, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	t.Setenv("NOTIFY_SOCKET", sock)
+	t.Setenv("WATCHDOG_USEC", "6000000")
+	t.Setenv("WATCHDOG_PID", strconv.Itoa(os.Getpid()))
+
+	env := readSystemdEnv()
+	if env.socket != sock || env.watchdog != 6*time.Second {
+		t.Fatalf("env = %+v", env)
+	}
+	out, err := exec.Command("env").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"} {
+		if strings.Contains(string(out), k+"=") {
+			t.Errorf("a child still sees %s", k)
+		}
+	}
+	if err := sendNotify(env.socket, "READY=1"); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	l.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, err := l.Read(buf)
+	if err != nil || string(buf[:n]) != "READY=1" {
+		t.Fatalf("systemd got %q, %v", buf[:n], err)
 	}
 }
