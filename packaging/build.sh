@@ -80,6 +80,8 @@ for arch in "${ARCHES[@]}"; do
     *) echo "build.sh: unsupported architecture $arch (amd64, arm64)" >&2; exit 2 ;;
     esac
     bin=bin/crio-linux-$goarch
+    rpmarch=$([[ $arch == amd64 ]] && echo x86_64 || echo aarch64)
+    rm -f "$OUT"/crio_*_"$arch".deb "$OUT"/crio-*."$rpmarch".rpm # earlier builds
     make --no-print-directory "$bin" >&2
 
     for packager in deb rpm; do

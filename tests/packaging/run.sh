@@ -1,0 +1,469 @@
+#!/usr/bin/env bash
+# tests/packaging/run.sh: prove crio's packages the way an operator meets
+# them. Needs root and the packages in PKGS (default build/packages, made by
+# `make packages`).
+#
+#   1. lint: lintian on the .debs, rpmlint on the .rpms (no errors; every
+#      override carries its reason in packaging/).
+#   2. reproducible: a second build of the same commit gives the same bytes.
+#   3. architectures: each package says its architecture and carries a
+#      static crio of it; the arm64 one answers `crio version` under qemu.
+#   4. rpm: its requirements, `rpm -i --root` into a Debian root (scriptlets
+#      run there), `rpm -V`, erase.
+#   5. deb: `apt-get install crio` from a local repository into a
+#      debootstrap'd bookworm root, which pulls runc, conmon and the CNI
+#      plugins from Debian; the root booted with systemd-nspawn: the unit
+#      reaches active through sd_notify, crictl answers, the packaged
+#      drop-in is in effect, reload applies log_level, a running container
+#      survives `systemctl restart crio` and an upgrade to a rebuilt package
+#      (whose conffile edit is kept), stop is clean, purge leaves nothing.
+#
+# Environment: PKGS, CRIO_TEST_CACHE (the cached base root, see
+# base-root.sh), CRIO_SHARED (the conformance harness: its registry serves
+# the test image), KEEP=1 (keep the work directory).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+HERE=$ROOT/tests/packaging
+PKGS=${PKGS:-$ROOT/build/packages}
+IMAGE=registry.k8s.io/e2e-test-images/busybox:1.29-2
+
+[[ $(id -u) -eq 0 ]] || { echo "run.sh: must run as root" >&2; exit 2; }
+WORK=$(mktemp -d /var/tmp/crio-pkgtest.XXXXXX)
+passed=0
+failed=0
+log() { echo "==> [$(date -u +%H:%M:%S)] $*"; }
+ok() { passed=$((passed + 1)); echo "    ok: $*"; }
+fail() { failed=$((failed + 1)); echo "    FAIL: $*" >&2; }
+# check DESCRIPTION COMMAND...: one assertion.
+check() {
+    local what=$1
+    shift
+    if "$@" >"$WORK/check.out" 2>&1; then
+        ok "$what"
+    else
+        fail "$what"
+        sed 's/^/        /' "$WORK/check.out" | tail -n 20 >&2
+    fi
+}
+
+# --- a booted root -----------------------------------------------------------
+# systemd-nspawn boots the root with systemd as PID 1. Inside it, crio must
+# run real containers with runc, which this host allows only so:
+# - SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1: the machine gets a cgroup2 subtree
+#   of its own. In the host's hybrid layout nspawn would otherwise mount the
+#   v1 controllers read-only, and no pod cgroup could be made.
+# - --system-call-filter="@keyring bpf": runc joins a session keyring and
+#   queries the device-cgroup BPF programs; nspawn's filter refuses both.
+# - --capability=all: what the host gives root (it withholds
+#   CAP_SYS_RESOURCE, so that one is still missing).
+# nspawn creates its cgroups below the cgroup it runs in, so it runs in a
+# cgroup of this test's own, removed when the machine is gone.
+UNIFIED=/sys/fs/cgroup/unified
+[[ -d $UNIFIED ]] || UNIFIED=/sys/fs/cgroup
+MACHINE=
+LEADER=
+MCG=
+boot() {
+    local root=$1 name=$2
+    MACHINE=$name
+    MCG=$UNIFIED/crio-pkgtest-$name-$$
+    mkdir "$MCG"
+    (
+        cd "$WORK"
+        SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1 setsid script -qfec \
+            "sh -c 'echo \$\$ >$MCG/cgroup.procs && exec systemd-nspawn -q -D $root -b --register=no --keep-unit -M $name --capability=all --system-call-filter=\"@keyring bpf\"'" \
+            "$WORK/console-$name.log" </dev/null >/dev/null 2>&1 &
+    )
+    local i
+    for i in $(seq 100); do
+        local nsp
+        nsp=$(pgrep -f "^systemd-nspawn -q -D $root " | head -n1 || true)
+        if [[ -n $nsp ]]; then
+            LEADER=$(ps --ppid "$nsp" -o pid= | head -n1 | tr -d ' ')
+            [[ -n $LEADER ]] && break
+        fi
+        sleep 0.2
+    done
+    [[ -n $LEADER ]] || { echo "nspawn did not start:" >&2; tail -n 20 "$WORK/console-$name.log" >&2; return 1; }
+    # multi-user.target reached (degraded is fine: the host lacks things a
+    # container does not need).
+    local state=
+    for i in $(seq 240); do
+        state=$(nsenter -t "$LEADER" -a systemctl is-system-running 2>/dev/null || true)
+        [[ $state == running || $state == degraded ]] && break
+        sleep 0.5
+    done
+    echo "    booted $name (leader $LEADER): $state"
+}
+# in_root CMD...: run a command inside the booted machine, with its env.
+in_root() {
+    nsenter -t "$LEADER" -a env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+        HOME=/root LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive "$@"
+}
+shutdown_machine() {
+    [[ -n $LEADER ]] || return 0
+    in_root systemctl poweroff >/dev/null 2>&1 || true
+    local i
+    for i in $(seq 100); do
+        kill -0 "$LEADER" 2>/dev/null || break
+        sleep 0.2
+    done
+    if kill -0 "$LEADER" 2>/dev/null; then
+        pkill -KILL -f "^systemd-nspawn -q -D .* -M $MACHINE " || true
+        sleep 1
+    fi
+    LEADER=
+    if [[ -n $MCG && -d $MCG ]]; then
+        find "$MCG" -depth -type d -exec rmdir {} \; 2>/dev/null || true
+    fi
+    MCG=
+}
+
+cleanup() {
+    local rc=$?
+    shutdown_machine
+    if [[ ${KEEP:-0} == 1 ]]; then
+        echo "work directory kept: $WORK"
+    else
+        rm -rf "$WORK"
+    fi
+    exit $rc
+}
+trap cleanup EXIT
+
+# verify_unit ROOT UNIT: systemd-analyze verify inside ROOT prints nothing.
+# --man=no: the minimal roots have no man(1); the pages are checked apart.
+verify_unit() {
+    local out
+    out=$(systemd-analyze verify --man=no --root="$1" "$2" 2>&1)
+    echo "$out"
+    [[ -z $out ]]
+}
+
+# new_root DIR: a fresh copy of the cached Debian bookworm base root.
+BASE=
+new_root() {
+    [[ -n $BASE ]] || BASE=$("$HERE/base-root.sh")
+    mkdir -p "$1"
+    tar -C "$1" -xzf "$BASE"
+}
+
+# --- the packages ------------------------------------------------------------
+one() { # one GLOB: the single file matching it
+    local m=("$PKGS"/$1)
+    [[ ${#m[@]} -eq 1 && -f ${m[0]} ]] || { echo "expected one $1 in $PKGS, found: ${m[*]}" >&2; exit 2; }
+    echo "${m[0]}"
+}
+DEB_AMD64=$(one 'crio_*_amd64.deb')
+DEB_ARM64=$(one 'crio_*_arm64.deb')
+RPM_X86=$(one 'crio-*.x86_64.rpm')
+RPM_ARM=$(one 'crio-*.aarch64.rpm')
+VERSION=$(dpkg-deb -f "$DEB_AMD64" Version)
+log "packages of crio $VERSION in $PKGS"
+
+# --- 1. lint -----------------------------------------------------------------
+log "lint"
+check "lintian: no errors in the amd64 .deb" lintian --fail-on error "$DEB_AMD64"
+check "lintian: no errors in the arm64 .deb" lintian --fail-on error "$DEB_ARM64"
+# rpmlint unpacks with `cpio -id`, and nfpm's payload holds absolute paths:
+# as root that would write the package into /. It runs in a throwaway
+# overlay of the host's root instead.
+rpmlint_sandboxed() {
+    unshare -m bash -euo pipefail -c '
+        mount --make-rprivate /
+        d=$(mktemp -d)
+        mount -t tmpfs tmpfs "$d"
+        mkdir "$d/upper" "$d/work" "$d/root"
+        mount -t overlay overlay -o "lowerdir=/,upperdir=$d/upper,workdir=$d/work" "$d/root"
+        mount --rbind /proc "$d/root/proc"
+        mount --rbind /dev "$d/root/dev"
+        mount -t tmpfs tmpfs "$d/root/tmp"
+        mkdir -p "$d/root/pkgs"
+        mount --bind "$(dirname "$1")" "$d/root/pkgs"
+        cp "$2" "$d/root/tmp/rpmlint.toml"
+        chroot "$d/root" sh -c "cd /tmp && rpmlint -c /tmp/rpmlint.toml /pkgs/$(basename "$1")"
+    ' rpmlint "$@"
+}
+check "rpmlint: no errors in the x86_64 .rpm" rpmlint_sandboxed "$RPM_X86" "$ROOT/packaging/rpmlint.toml"
+check "rpmlint: no errors in the aarch64 .rpm" rpmlint_sandboxed "$RPM_ARM" "$ROOT/packaging/rpmlint.toml"
+overrides_have_reasons() {
+    # Every override (or run of overrides) follows the comment that gives
+    # its reason.
+    awk '/^#/ { c = 1; next } /^[[:space:]]*$/ { c = 0; next } { if (!c) { print "no reason: " $0; bad = 1 } } END { exit bad }' \
+        "$ROOT/packaging/deb/lintian-overrides" &&
+        awk '/^[[:space:]]*#/ { c = 1; next } /^[[:space:]]*\x27/ { if (!c) { print "no reason: " $0; bad = 1 } next } { c = 0 } END { exit bad }' \
+            "$ROOT/packaging/rpmlint.toml"
+}
+check "every lint override carries a reason" overrides_have_reasons
+
+# --- 2. reproducible ---------------------------------------------------------
+log "reproducible: a second build of the same commit"
+rebuild_same() {
+    OUT=$WORK/rebuild "$ROOT/packaging/build.sh" amd64 arm64 >/dev/null 2>"$WORK/rebuild.log" || { tail "$WORK/rebuild.log"; return 1; }
+    local f rc=0
+    for f in "$DEB_AMD64" "$DEB_ARM64" "$RPM_X86" "$RPM_ARM"; do
+        local a b
+        a=$(sha256sum <"$f" | cut -d' ' -f1)
+        b=$(sha256sum <"$WORK/rebuild/$(basename "$f")" | cut -d' ' -f1) || b=missing
+        echo "$(basename "$f"): $a $b"
+        [[ $a == "$b" ]] || rc=1
+    done
+    return $rc
+}
+check "packages are byte-identical when rebuilt" rebuild_same
+cat "$WORK/check.out" | sed 's/^/    /'
+
+# --- 3. architectures --------------------------------------------------------
+log "architectures"
+extract_bin() { # PKG DIR: unpack PKG's /usr/bin/crio into DIR
+    mkdir -p "$2"
+    case $1 in
+    *.deb) dpkg-deb -x "$1" "$2" ;;
+    *.rpm) (cd "$2" && rpm2cpio "$1" | cpio -id --quiet --no-absolute-filenames 2>/dev/null) ;;
+    esac
+    [[ -x $2/usr/bin/crio ]]
+}
+arch_ok() { # PKG WANT_FIELD FILE_WORD PLATFORM
+    local pkg=$1 field=$2 word=$3 platform=$4 dir=$WORK/x-$(basename "$1")
+    case $pkg in
+    *.deb) [[ $(dpkg-deb -f "$pkg" Architecture) == "$field" ]] || { echo "Architecture: $(dpkg-deb -f "$pkg" Architecture)"; return 1; } ;;
+    *.rpm) [[ $(rpm -qp --qf '%{ARCH}' "$pkg" 2>/dev/null) == "$field" ]] || { echo "ARCH: $(rpm -qp --qf '%{ARCH}' "$pkg" 2>/dev/null)"; return 1; } ;;
+    esac
+    extract_bin "$pkg" "$dir"
+    local f
+    f=$(file -b "$dir/usr/bin/crio")
+    echo "$f"
+    [[ $f == *"$word"* && $f == *"statically linked"* ]] || return 1
+    local v
+    if [[ $platform == linux/arm64 ]]; then
+        v=$(qemu-aarch64-static "$dir/usr/bin/crio" version)
+    else
+        v=$("$dir/usr/bin/crio" version)
+    fi
+    echo "$v"
+    grep -q "Platform: *$platform" <<<"$v"
+}
+check "amd64 .deb: Architecture amd64, static x86-64 crio" arch_ok "$DEB_AMD64" amd64 x86-64 linux/amd64
+check "arm64 .deb: Architecture arm64, static aarch64 crio that runs under qemu" arch_ok "$DEB_ARM64" arm64 "ARM aarch64" linux/arm64
+check "x86_64 .rpm: ARCH x86_64, static x86-64 crio" arch_ok "$RPM_X86" x86_64 x86-64 linux/amd64
+check "aarch64 .rpm: ARCH aarch64, static aarch64 crio that runs under qemu" arch_ok "$RPM_ARM" aarch64 "ARM aarch64" linux/arm64
+
+# --- 4. rpm ------------------------------------------------------------------
+log "rpm: requirements, install into a root, verify, erase"
+rpm_requires() {
+    local req
+    req=$(rpm -qp --requires "$RPM_X86" 2>/dev/null)
+    echo "$req"
+    local want
+    for want in '(runc or crun)' conmon containernetworking-plugins iptables; do
+        grep -qxF "$want" <<<"$req" || { echo "missing: $want"; return 1; }
+    done
+}
+check "rpm -qp --requires: (runc or crun), conmon, containernetworking-plugins, iptables" rpm_requires
+RPMROOT=$WORK/rpmroot
+new_root "$RPMROOT"
+RPMQ=(rpm --root "$RPMROOT" --dbpath /var/lib/rpm)
+rpm_install() {
+    "${RPMQ[@]}" --initdb || return 1
+    # Debian's rpm warns that it is not Debian's package manager ("use alien").
+    local rc=0
+    "${RPMQ[@]}" -i --nodeps "$RPM_X86" >"$WORK/rpm.log" 2>&1 || rc=$?
+    grep -v -i alien "$WORK/rpm.log" || true
+    [[ $rc -eq 0 ]] && "${RPMQ[@]}" -q crio
+}
+check "rpm -i --root (scriptlets run in the root's /bin/sh)" rpm_install
+# --nodeps as for the install: no RPM distribution provides runc or conmon
+# here; the requirements are checked above.
+check "rpm -V passes (files, modes, digests, scriptlet effects)" "${RPMQ[@]}" -V --nodeps crio
+mkdir -p "$WORK/rpm-unit"
+cp "$RPMROOT/usr/lib/systemd/system/crio.service" "$WORK/rpm-unit/"
+check "%post applied the preset: crio.service enabled" test -L "$RPMROOT/etc/systemd/system/multi-user.target.wants/crio.service"
+check "the unit reads /etc/sysconfig/crio" \
+    grep -q -e '^EnvironmentFile=-/etc/sysconfig/crio$' "$RPMROOT/usr/lib/systemd/system/crio.service"
+check "the packaged drop-in names Fedora's CNI plugin directory" grep -q '/usr/libexec/cni/' "$RPMROOT/etc/crio/crio.conf.d/10-crio.conf"
+rpm_erase() {
+    local rc=0
+    "${RPMQ[@]}" -e crio >"$WORK/rpm.log" 2>&1 || rc=$?
+    grep -v -i alien "$WORK/rpm.log" || true
+    [[ $rc -eq 0 ]] && ! "${RPMQ[@]}" -q crio >/dev/null 2>&1 &&
+        [[ ! -e $RPMROOT/usr/bin/crio && ! -L $RPMROOT/etc/systemd/system/multi-user.target.wants/crio.service ]]
+}
+check "rpm -e: files and enablement gone (%preun disabled the unit)" rpm_erase
+rm -rf "$RPMROOT"
+
+# --- 5. deb: install, boot, restart, upgrade, purge ----------------------------
+log "deb: a local repository with version N and a rebuilt N+1"
+REPO=$WORK/repo
+mkdir -p "$REPO"
+cp "$DEB_AMD64" "$REPO/"
+# N+1: the same commit rebuilt with the next package release.
+release=${VERSION##*-}
+NEXT_RELEASE=$((release + 1))
+OUT=$WORK/next PKG_RELEASE=$NEXT_RELEASE "$ROOT/packaging/build.sh" amd64 >/dev/null 2>"$WORK/next.log" ||
+    { tail "$WORK/next.log" >&2; exit 1; }
+cp "$WORK"/next/crio_*_amd64.deb "$REPO/"
+NEXT=${VERSION%-*}-$NEXT_RELEASE
+(cd "$REPO" && apt-ftparchive packages . >Packages)
+
+DEBROOT=$WORK/debroot
+new_root "$DEBROOT"
+mkdir -p "$DEBROOT/srv/repo"
+mount --bind "$REPO" "$DEBROOT/srv/repo"
+trap 'umount "$DEBROOT/srv/repo" 2>/dev/null || true; cleanup' EXIT
+echo "deb [trusted=yes] file:/srv/repo ./" >"$DEBROOT/etc/apt/sources.list.d/crio-local.list"
+apt_install_n() {
+    chroot "$DEBROOT" apt-get update -q &&
+        DEBIAN_FRONTEND=noninteractive chroot "$DEBROOT" apt-get install -y -q "crio=$VERSION"
+}
+log "deb: apt-get install crio=$VERSION in a bookworm root"
+check "apt-get install crio pulls its dependencies from Debian" apt_install_n
+for dep in runc conmon containernetworking-plugins iptables; do
+    check "dependency $dep installed" chroot "$DEBROOT" dpkg-query -W -f='${Status}' "$dep"
+done
+check "postinst enabled crio.service" test -L "$DEBROOT/etc/systemd/system/multi-user.target.wants/crio.service"
+check "cri-o.service alias installed" test -L "$DEBROOT/etc/systemd/system/cri-o.service"
+check "the default CNI bridge is installed disabled" test -f "$DEBROOT/etc/cni/net.d/11-crio-ipv4-bridge.conflist.disabled"
+check "systemd-analyze verify prints nothing for the .deb's unit" verify_unit "$DEBROOT" /lib/systemd/system/crio.service
+# The RPM's unit, checked in the same root (it has the helpers the unit
+# calls: /bin/kill comes with procps, a dependency).
+mkdir -p "$DEBROOT/tmp/rpm-unit"
+cp "$WORK/rpm-unit/crio.service" "$DEBROOT/tmp/rpm-unit/"
+check "systemd-analyze verify prints nothing for the RPM's unit" verify_unit "$DEBROOT" /tmp/rpm-unit/crio.service
+rm -rf "$DEBROOT/tmp/rpm-unit"
+man_pages() {
+    local page
+    for page in /usr/share/man/man8/crio.8.gz /usr/share/man/man5/crio.conf.5.gz; do
+        [[ -s $DEBROOT$page ]] || { echo "missing $page"; return 1; }
+        zcat "$DEBROOT$page" | head -n 3
+    done
+}
+check "man pages crio(8) and crio.conf(5) installed" man_pages
+chroot "$DEBROOT" dpkg -L crio >"$WORK/deb-files"
+# Test-only: crictl (static, from the conformance tools) and the harness's
+# registries.conf, so the test image comes from the local registry.
+install -m 0755 "${CRICTL:-/opt/critools/crictl}" "$DEBROOT/usr/local/bin/crictl"
+HARNESS=
+for dir in ${CRIO_SHARED:+"$CRIO_SHARED"} "$ROOT/../shared" /work/shared; do
+    [[ -x $dir/conformance/registry.sh ]] && { HARNESS=$dir/conformance; break; }
+done
+[[ -n $HARNESS ]] || { echo "run.sh: conformance harness not found (CRIO_SHARED)" >&2; exit 2; }
+"$HARNESS/registry.sh" start >/dev/null
+install -m 0644 "$HARNESS/registries.conf" "$DEBROOT/etc/containers/registries.conf.d/50-critest.conf"
+cat >"$DEBROOT/root/pod.json" <<'EOF'
+{"metadata": {"name": "pkgtest", "namespace": "default", "uid": "pkgtest-uid", "attempt": 0},
+ "log_directory": "/var/log/pods/pkgtest",
+ "linux": {"security_context": {"namespace_options": {"network": 2}}}}
+EOF
+cat >"$DEBROOT/root/ctr.json" <<EOF
+{"metadata": {"name": "sleeper"}, "image": {"image": "$IMAGE"},
+ "command": ["sleep", "3600"], "log_path": "sleeper.log"}
+EOF
+
+log "deb: boot the root (systemd-nspawn)"
+boot "$DEBROOT" crio-pkgtest
+unit() { in_root systemctl show -p "$1" --value crio.service; }
+active_via_notify() {
+    local i
+    for i in $(seq 60); do
+        [[ $(unit ActiveState) == active ]] && break
+        sleep 0.5
+    done
+    echo "Type=$(unit Type) ActiveState=$(unit ActiveState) SubState=$(unit SubState) NRestarts=$(unit NRestarts)"
+    [[ $(unit Type) == notify && $(unit ActiveState) == active && $(unit SubState) == running && $(unit NRestarts) == 0 ]]
+}
+check "crio.service active through sd_notify (Type=notify, not restarted)" active_via_notify
+check "the watchdog is armed (WatchdogUSec=1min)" bash -c "[[ \$(nsenter -t $LEADER -a systemctl show -p WatchdogUSec --value crio.service) == 1min ]]"
+check "crictl version answers on /var/run/crio/crio.sock" bash -c \
+    "nsenter -t $LEADER -a crictl --runtime-endpoint unix:///var/run/crio/crio.sock version | grep -q 'RuntimeName: *crio'"
+check "crio config --origin names the packaged drop-in" bash -c \
+    "nsenter -t $LEADER -a crio config --origin | grep -q '/etc/crio/crio.conf.d/10-crio.conf'"
+reload_applies() {
+    printf '[crio.runtime]\nlog_level = "debug"\n' >"$DEBROOT/etc/crio/crio.conf.d/50-test.conf"
+    local pid
+    pid=$(unit MainPID)
+    in_root systemctl reload crio.service
+    sleep 1
+    in_root journalctl -u crio.service --no-pager -o cat | grep -i 'log_level' | tail -n 3
+    [[ $(unit MainPID) == "$pid" && $(unit ActiveState) == active ]] &&
+        in_root journalctl -u crio.service --no-pager -o cat | grep -q 'log_level.*debug'
+}
+check "systemctl reload applies a changed log_level (same process)" reload_applies
+rm -f "$DEBROOT/etc/crio/crio.conf.d/50-test.conf"
+
+# A running container, and what must not touch it.
+CTR=
+CTR_PID=
+run_container() {
+    local pod
+    in_root crictl pull "$IMAGE" >/dev/null &&
+        pod=$(in_root sh -c 'cd /root && crictl runp pod.json') &&
+        CTR=$(in_root sh -c "cd /root && crictl create $pod ctr.json pod.json") &&
+        in_root crictl start "$CTR" >/dev/null &&
+        CTR_PID=$(in_root crictl inspect -o go-template --template '{{.info.pid}}' "$CTR") &&
+        [[ -n $CTR_PID ]] && in_root test -d "/proc/$CTR_PID"
+}
+check "a container runs inside the booted root" run_container
+CTR=$(in_root crictl ps -q | head -n1 || true)
+CTR_PID=$(in_root crictl inspect -o go-template --template '{{.info.pid}}' "$CTR" 2>/dev/null || true)
+still_running() { # the same process, and crio says Running
+    in_root test -d "/proc/$CTR_PID" &&
+        [[ $(in_root crictl inspect -o go-template --template '{{.status.state}}' "$CTR") == CONTAINER_RUNNING ]] &&
+        [[ $(in_root crictl inspect -o go-template --template '{{.info.pid}}' "$CTR") == "$CTR_PID" ]]
+}
+survives_restart() {
+    local pid
+    pid=$(unit MainPID)
+    in_root systemctl restart crio.service
+    echo "MainPID $pid -> $(unit MainPID), $(unit ActiveState)"
+    [[ $(unit MainPID) != "$pid" && $(unit ActiveState) == active ]] && still_running
+}
+check "the container survives systemctl restart crio" survives_restart
+
+log "deb: upgrade $VERSION -> $NEXT with an edited conffile"
+echo "# local edit: kept across upgrades" >>"$DEBROOT/etc/crio/crio.conf.d/10-crio.conf"
+upgrade() {
+    local pid
+    pid=$(unit MainPID)
+    in_root apt-get install -y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold crio
+    echo "installed: $(in_root dpkg-query -W -f='${Version}' crio); MainPID $pid -> $(unit MainPID)"
+    [[ $(in_root dpkg-query -W -f='${Version}' crio) == "$NEXT" && $(unit MainPID) != "$pid" && $(unit ActiveState) == active ]]
+}
+check "apt-get upgrade to the rebuilt package restarts crio" upgrade
+check "the conffile edit survived the upgrade" grep -q '^# local edit: kept across upgrades$' "$DEBROOT/etc/crio/crio.conf.d/10-crio.conf"
+check "the container survives the upgrade" still_running
+check "the unit stays enabled after the upgrade" test -L "$DEBROOT/etc/systemd/system/multi-user.target.wants/crio.service"
+
+log "deb: stop and purge"
+in_root crictl rmp -fa >/dev/null 2>&1 || true
+clean_stop() {
+    in_root systemctl stop crio.service
+    echo "ActiveState=$(unit ActiveState) Result=$(unit Result) ExecMainStatus=$(unit ExecMainStatus)"
+    [[ $(unit ActiveState) == inactive && $(unit Result) == success && $(unit ExecMainStatus) == 0 ]]
+}
+check "systemctl stop crio exits cleanly" clean_stop
+in_root systemctl start crio.service >/dev/null 2>&1 || true
+purge_leaves_nothing() {
+    in_root apt-get purge -y -q crio >/dev/null
+    local left=() f
+    while read -r f; do
+        [[ -d $DEBROOT$f ]] && continue # shared directories (/etc, /usr/share, ...)
+        [[ -e $DEBROOT$f || -L $DEBROOT$f ]] && left+=("$f")
+    done <"$WORK/deb-files"
+    for f in /etc/systemd/system/multi-user.target.wants/crio.service /etc/systemd/system/cri-o.service \
+        /etc/crio /var/lib/crio /var/log/crio /run/crio /etc/default/crio /etc/crictl.yaml; do
+        [[ -e $DEBROOT$f || -L $DEBROOT$f ]] && left+=("$f")
+    done
+    while read -r f; do left+=("${f#"$DEBROOT"}"); done < <(find "$DEBROOT/etc/systemd" "$DEBROOT/var/lib/systemd/deb-systemd-helper-enabled" \
+        "$DEBROOT/var/lib/systemd/deb-systemd-helper-masked" -name '*crio*' 2>/dev/null)
+    in_root sh -c 'for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = crio ] && echo "crio process ${p#/proc/}"; done' | grep . && return 1
+    [[ $(unit LoadState) == not-found ]] || left+=("unit LoadState=$(unit LoadState)")
+    printf '%s\n' "${left[@]}"
+    [[ ${#left[@]} -eq 0 ]]
+}
+check "apt-get purge leaves no file, unit, enablement link, state or process of crio" purge_leaves_nothing
+shutdown_machine
+
+echo
+echo "packaging: $passed passed, $failed failed"
+[[ $failed -eq 0 ]]
