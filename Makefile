@@ -20,7 +20,7 @@ GOBUILD  := CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -tags $(TAGS) -l
 # Packages for unit tests: everything but the end-to-end tests under tests/.
 UNIT_PKGS = $(shell $(GO) list -tags $(TAGS) ./... | grep -v '^$(MODULE)/tests/')
 
-.PHONY: bin/crio bin/crio-arm64 all run deps test test-unit test-integration test-build test-critest docs clean
+.PHONY: bin/crio bin/crio-arm64 all run deps test test-unit test-integration test-build test-critest docs clean FORCE
 
 # Always handed to go build: its cache decides what is stale.
 bin/crio:
@@ -46,7 +46,7 @@ deps:
 run: bin/crio deps
 	exec bin/crio
 
-test: test-unit test-integration test-build test-critest
+test: test-unit test-integration test-build test-critest test-packages
 
 test-unit:
 	CGO_ENABLED=0 $(GO) test -tags $(TAGS) -count=1 $(UNIT_PKGS)
@@ -70,7 +70,7 @@ docs:
 	$(GO) run ./hack/gendocs -w README.md
 
 clean:
-	rm -rf bin
+	rm -rf bin build
 
 # ---------------------------------------------------------------------------
 # Installation (GNU directory variables; DESTDIR for staging).
@@ -159,5 +159,9 @@ packages:
 	packaging/build.sh $(ARCHES)
 
 # Lint, install, boot, upgrade and purge the packages in Debian roots.
-test-packages: packages
+PKG_TEST_DEPS := debootstrap systemd-container lintian rpmlint rpm cpio apt-utils file qemu-user-static
+
+test-packages:
+	hack/install-deps.sh $(PKG_TEST_DEPS)
+	$(MAKE) --no-print-directory packages
 	tests/packaging/run.sh

@@ -162,6 +162,34 @@ RPM_ARM=$(one 'crio-*.aarch64.rpm')
 VERSION=$(dpkg-deb -f "$DEB_AMD64" Version)
 log "packages of crio $VERSION in $PKGS"
 
+# --- 0. make install / uninstall ---------------------------------------------
+log "make install and make uninstall (DESTDIR, PREFIX)"
+DEST=$WORK/destdir
+install_tree() {
+    make -s -C "$ROOT" install DESTDIR="$DEST" PREFIX=/opt/crio CRIO_BIN=bin/crio-linux-amd64 >/dev/null || return 1
+    (cd "$DEST" && find . -type f -o -type l | sort)
+    local want
+    for want in opt/crio/bin/crio opt/crio/lib/systemd/system/crio.service etc/crio/crio.conf.d/10-crio.conf \
+        etc/crio/policy.json etc/containers/registries.conf.d/10-crio.conf opt/crio/share/crio/seccomp.json \
+        etc/crictl.yaml etc/cni/net.d/11-crio-ipv4-bridge.conflist.disabled etc/default/crio \
+        opt/crio/share/man/man8/crio.8.gz opt/crio/share/man/man5/crio.conf.5.gz \
+        opt/crio/share/bash-completion/completions/crio opt/crio/share/zsh/vendor-completions/_crio \
+        opt/crio/share/fish/vendor_completions.d/crio.fish; do
+        [[ -e $DEST/$want ]] || { echo "missing $want"; return 1; }
+    done
+    # The unit runs the binary where PREFIX put it.
+    grep -q '^ExecStart=/opt/crio/bin/crio ' "$DEST/opt/crio/lib/systemd/system/crio.service"
+}
+check "make install DESTDIR=... PREFIX=/opt/crio installs every part" install_tree
+uninstall_tree() {
+    make -s -C "$ROOT" uninstall DESTDIR="$DEST" PREFIX=/opt/crio >/dev/null || return 1
+    local left
+    left=$(cd "$DEST" && find . -type f -o -type l)
+    echo "$left"
+    [[ -z $left ]]
+}
+check "make uninstall removes every file install put there" uninstall_tree
+
 # --- 1. lint -----------------------------------------------------------------
 log "lint"
 check "lintian: no errors in the amd64 .deb" lintian --fail-on error "$DEB_AMD64"
