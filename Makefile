@@ -4,19 +4,18 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := bin/crio
 
-MODULE   := github.com/crio-appliance/crio
+include build.mk
 GO       ?= go
-TAGS     ?= containers_image_openpgp,exclude_graphdriver_btrfs
 # VERSION and COMMIT depend only on the commit, so two clones of the same
 # commit build byte-identical binaries. A working tree with changes to
 # tracked files says so with "-dirty".
 VERSION  ?= $(shell cat VERSION 2>/dev/null || git describe --tags --abbrev=12 --always 2>/dev/null || echo unknown)
 COMMIT   ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD -- 2>/dev/null || echo -dirty)
-LDFLAGS  := -buildid= -s -w \
+LDFLAGS  := $(LDFLAGS_BASE) \
 	-X $(MODULE)/daemon/version.Version=$(VERSION) \
 	-X $(MODULE)/daemon/version.GitCommit=$(COMMIT) \
 	-X $(MODULE)/daemon/version.BuildTags=$(TAGS)
-GOBUILD  := CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -tags $(TAGS) -ldflags "$(LDFLAGS)"
+GOBUILD  := CGO_ENABLED=0 $(GO) build $(BUILD_FLAGS) -tags $(TAGS) -ldflags "$(LDFLAGS)"
 # Packages for unit tests: everything but the end-to-end tests under tests/.
 UNIT_PKGS = $(shell $(GO) list -tags $(TAGS) ./... | grep -v '^$(MODULE)/tests/')
 
@@ -24,14 +23,14 @@ UNIT_PKGS = $(shell $(GO) list -tags $(TAGS) ./... | grep -v '^$(MODULE)/tests/'
 
 # Always handed to go build: its cache decides what is stale.
 bin/crio:
-	$(GOBUILD) -o $@ ./daemon/cmd/crio
+	$(GOBUILD) -o $@ $(PACKAGE)
 
 bin/crio-arm64:
-	GOARCH=arm64 $(GOBUILD) -o $@ ./daemon/cmd/crio
+	GOARCH=arm64 $(GOBUILD) -o $@ $(PACKAGE)
 
 # bin/crio-linux-amd64, bin/crio-linux-arm64: what the packages carry.
 bin/crio-linux-%: FORCE
-	GOOS=linux GOARCH=$* $(GOBUILD) -o $@ ./daemon/cmd/crio
+	GOOS=linux GOARCH=$* $(GOBUILD) -o $@ $(PACKAGE)
 
 FORCE:
 
@@ -46,7 +45,7 @@ deps:
 run: bin/crio deps
 	exec bin/crio
 
-test: test-unit test-integration test-build test-critest test-packages
+test: test-unit test-integration test-build test-critest test-packages test-nix
 
 test-unit:
 	CGO_ENABLED=0 $(GO) test -tags $(TAGS) -count=1 $(UNIT_PKGS)
@@ -152,6 +151,30 @@ uninstall:
 		$(DESTDIR)$(mandir)/man5/crio.conf.5.gz $(DESTDIR)$(mandir)/man8/crio.8.gz \
 		$(DESTDIR)$(bashcompdir)/crio $(DESTDIR)$(zshcompdir)/_crio $(DESTDIR)$(fishcompdir)/crio.fish
 	-rmdir $(DESTDIR)$(datarootdir)/crio $(DESTDIR)$(sysconfdir)/crio/crio.conf.d $(DESTDIR)$(sysconfdir)/crio 2>/dev/null
+
+# ---------------------------------------------------------------------------
+# Nix. nix/hermetic.nix builds crio in nix's sandbox from build/nix/src: the
+# tracked files plus their vendored modules. bin/crio-vendor-linux-<arch> is
+# the same build (vendor mode, same flags from build.mk) outside nix, which
+# tests/nix/run.sh compares byte for byte.
+NIX_SRC := build/nix/src
+
+.PHONY: nix-src nix-vendor-hash test-nix
+nix-src:
+	rm -rf $(NIX_SRC) && mkdir -p $(NIX_SRC)
+	git ls-files -z | xargs -0 cp --parents -t $(NIX_SRC) --
+	$(GO) mod vendor -o $(NIX_SRC)/vendor
+
+bin/crio-vendor-linux-%: nix-src
+	cd $(NIX_SRC) && GOFLAGS=-mod=vendor GOOS=linux GOARCH=$* $(GOBUILD) -mod=vendor -o $(CURDIR)/$@ $(PACKAGE)
+
+# nix/vendor-hash, the vendorHash of nix/default.nix: run after go.mod changes.
+nix-vendor-hash: nix-src
+	NIX_CONFIG='experimental-features = nix-command' nix hash path $(NIX_SRC)/vendor >nix/vendor-hash
+
+test-nix:
+	hack/install-deps.sh nix-bin busybox-static qemu-user-static
+	tests/nix/run.sh
 
 # crio_<version>_{amd64,arm64}.deb and crio-<version>.{x86_64,aarch64}.rpm
 # in build/packages (packaging/build.sh; ARCHES to narrow).
