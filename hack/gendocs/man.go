@@ -36,7 +36,7 @@ func ConfPage(s *Schema, m Meta) string {
 	for _, rule := range []string{
 		"the last file to set a key wins, key by key; tables merge key by key;",
 		"an array is replaced whole, except crio.storage_option, to which each drop-in appends;",
-		"a drop-in that declares a new [crio.runtime.runtimes.NAME] table adds a runtime handler beside the others; a drop-in that declares a handler that already exists replaces that handler's whole table, so keys it does not repeat go back to their defaults;",
+		"a drop-in that declares a new [crio.runtime.runtimes.<name>] table adds a runtime handler beside the others; a drop-in that declares a handler that already exists replaces that handler's whole table, so keys it does not repeat go back to their defaults;",
 		"once every file is merged, crio.runtime.default_runtime must name a declared handler.",
 	} {
 		p.line(`.IP \(bu 2`)
@@ -58,7 +58,7 @@ func ConfPage(s *Schema, m Meta) string {
 		if t.Kind == KindNamedTables {
 			members = t.Key + "." + placeholder
 			p.para(t.Doc)
-			p.para("Each handler is a table [" + members + "], NAME being the handler's name as a RuntimeClass gives it. " +
+			p.para("Each handler is a table [" + members + "], " + placeholder + " being the handler's name as a RuntimeClass gives it. " +
 				"The tables declared by default: " + strings.Join(t.Names, ", ") + ". Its keys:")
 		} else {
 			p.para(t.Doc)
@@ -112,15 +112,15 @@ func ConfPage(s *Schema, m Meta) string {
 func confKey(p *page, e Entry) {
 	tag := bold(e.Name())
 	if e.Default != "" {
-		tag += " = " + esc(e.Default)
+		tag += " = " + breakable(e.Default)
 	}
 	p.tp(tag, e.Doc)
 	p.line(".br")
 	switch {
 	case e.Enum:
-		p.line("Allowed values: %s.", esc(strings.ReplaceAll(e.Type, " | ", ", ")))
+		p.line("Allowed values: %s.", breakable(strings.ReplaceAll(e.Type, " | ", ", ")))
 	case e.Type != "":
-		p.line("Type: %s.", ital(e.Type))
+		p.line("Type: \\fI%s\\fR.", breakable(e.Type))
 	default:
 		p.line("Type: %s.", ital(e.Base))
 	}
@@ -214,7 +214,7 @@ func flagTag(f clispec.Flag) string {
 // flagText is a global flag's usage plus what it overrides or sets.
 func flagText(f clispec.Flag) string {
 	t := f.Usage
-	if len(f.Values) > 0 {
+	if len(f.Values) > 0 && !mentionsAll(f.Usage, f.Values) {
 		t += " (one of " + strings.Join(f.Values, ", ") + ")"
 	}
 	t += "."
@@ -225,4 +225,13 @@ func flagText(f clispec.Flag) string {
 		t += " May be repeated."
 	}
 	return t
+}
+
+func mentionsAll(text string, words []string) bool {
+	for _, w := range words {
+		if !strings.Contains(text, w) {
+			return false
+		}
+	}
+	return true
 }

@@ -40,6 +40,12 @@ func esc(s string) string {
 func bold(s string) string { return `\fB` + esc(s) + `\fR` }
 func ital(s string) string { return `\fI` + esc(s) + `\fR` }
 
+// breakable is esc plus break points (\:) after "|", ":" and ",", so that
+// a long constraint or default can wrap.
+func breakable(s string) string {
+	return strings.NewReplacer("|", `|\:`, ":", `:\:`, ",", `,\:`).Replace(esc(s))
+}
+
 // quoteArg quotes s as one macro argument.
 func quoteArg(s string) string {
 	return `"` + strings.ReplaceAll(esc(s), `"`, `\(dq`) + `"`
@@ -80,6 +86,9 @@ func (p *page) header(title, section, source, manual string, m Meta) {
 		footer += " " + m.Version
 	}
 	p.line(".TH %s %s %s %s %s", quoteArg(title), section, quoteArg(m.Date), quoteArg(footer), quoteArg(manual))
+	// Flags, keys and paths must not be hyphenated or stretched.
+	p.line(".nh")
+	p.line(".ad l")
 }
 
 // para writes a paragraph of escaped text.
