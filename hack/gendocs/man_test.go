@@ -383,3 +383,52 @@ func TestEsc(t *testing.T) {
 		t.Errorf("quoteArg = %q", got)
 	}
 }
+
+// zshDriver types a command line and a Tab into an interactive zsh (in a
+// zpty) with the script in its fpath, and waits until every expected word
+// shows up in what zsh prints (the completion list or the inserted match).
+// $1 is the script's directory, $2 the line, the rest the expected words.
+const zshDriver = `
+zmodload zsh/zpty || exit 3
+dir=$1 line=$2
+shift 2
+zpty z zsh -f -i
+zpty -w z "PROMPT='> '; fpath=($dir \$fpath); autoload -U compinit; compinit -u -D; setopt nobeep; crio() {}"
+zpty -w -n z "$line"$'\t'
+local all= out w missing
+for i in {1..100}; do
+	while zpty -r -t z out; do all+=$out; done
+	missing=()
+	for w in "$@"; do [[ $all == *"$w"* ]] || missing+=($w); done
+	(( $#missing == 0 )) && break
+	sleep 0.1
+done
+zpty -d z
+if (( $#missing )); then
+	print -r -- "missing: $missing"
+	print -r -- "${all//$'\e'/^[}"
+	exit 1
+fi
+`
+
+// TestZshCompletes drives the Zsh script through an interactive zsh.
+func TestZshCompletes(t *testing.T) {
+	zsh := need(t, "zsh", "zsh")
+	dir := filepath.Join(generate(t), "completions")
+	for _, c := range []struct {
+		line string
+		want []string
+	}{
+		{"crio ", []string{"version", "config", "status", "completion", "help", "print version and build information"}},
+		{"crio --cgroup-manager ", []string{"cgroupfs", "systemd"}},
+		{"crio --log-level=", []string{"trace", "debug", "panic"}},
+		{"crio -c /x.conf status ", []string{"info", "config", "the daemon's configuration"}},
+		{"crio completion ", []string{"bash", "zsh", "fish"}},
+		{"crio version --", []string{"--json", "print JSON"}},
+	} {
+		args := append([]string{"-f", "-c", zshDriver, "zsh", dir, c.line}, c.want...)
+		if out, err := exec.Command(zsh, args...).CombinedOutput(); err != nil {
+			t.Errorf("zsh: %q<Tab>: %v\n%s", c.line, err, out)
+		}
+	}
+}
