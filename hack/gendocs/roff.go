@@ -85,7 +85,9 @@ func (p *page) header(title, section, source, manual string, m Meta) {
 	if m.Version != "" {
 		footer += " " + m.Version
 	}
-	p.line(".TH %s %s %s %s %s", quoteArg(title), section, quoteArg(m.Date), quoteArg(footer), quoteArg(manual))
+	// The date (digits and hyphens, from DateFromEpoch) is kept as is: its
+	// hyphens are hyphens, not minus signs.
+	p.line(".TH %s %s \"%s\" %s %s", quoteArg(title), section, m.Date, quoteArg(footer), quoteArg(manual))
 	// Flags, keys and paths must not be hyphenated or stretched.
 	p.line(".nh")
 	p.line(".ad l")
