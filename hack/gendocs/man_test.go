@@ -356,6 +356,9 @@ func TestDeterministic(t *testing.T) {
 	if d := DateFromEpoch("1700000000"); d != "2023-11-14" {
 		t.Errorf("DateFromEpoch = %q", d)
 	}
+	if d := DateFromEpoch("12x"); d != "" {
+		t.Errorf("DateFromEpoch(\"12x\") = %q", d)
+	}
 	if d := DateFromEpoch(""); d != "" {
 		t.Errorf("DateFromEpoch(\"\") = %q", d)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -63,8 +64,8 @@ type Meta struct {
 // DateFromEpoch renders SOURCE_DATE_EPOCH (seconds, as a string) as a
 // date; "" for an empty or invalid value.
 func DateFromEpoch(epoch string) string {
-	var sec int64
-	if _, err := fmt.Sscanf(epoch, "%d", &sec); err != nil || epoch == "" {
+	sec, err := strconv.ParseInt(epoch, 10, 64)
+	if err != nil {
 		return ""
 	}
 	return time.Unix(sec, 0).UTC().Format("2006-01-02")
