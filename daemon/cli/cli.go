@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/crio-appliance/crio/daemon/cli/clispec"
 	"github.com/crio-appliance/crio/daemon/config"
 	"github.com/crio-appliance/crio/daemon/daemon"
 	"github.com/crio-appliance/crio/daemon/httpapi"
@@ -27,9 +28,9 @@ import (
 
 // Exit codes.
 const (
-	ExitOK    = 0
-	ExitError = 1
-	ExitUsage = 2
+	ExitOK    = clispec.ExitOK
+	ExitError = clispec.ExitError
+	ExitUsage = clispec.ExitUsage
 )
 
 // Env is what Main needs from its process.
@@ -80,6 +81,8 @@ func Main(args []string, env Env) int {
 		return cmdConfig(g, cargs, env)
 	case "status":
 		return cmdStatus(g, cargs, env)
+	case "completion":
+		return cmdCompletion(cargs, env)
 	case "help":
 		writeHelp(env.Stdout)
 		return ExitOK
@@ -88,6 +91,7 @@ func Main(args []string, env Env) int {
 	return ExitUsage
 }
 
+// writeHelp prints the usage, made from clispec's definitions.
 func writeHelp(w io.Writer) {
 	fmt.Fprint(w, `Usage: crio [global options] [command [command options]]
 
@@ -95,29 +99,55 @@ crio is a Kubernetes container runtime (CRI v1) compatible with CRI-O.
 Without a command it runs the daemon.
 
 Commands:
-  version [--json]                      print version and build information
-  config [--default] [--origin]         print the effective configuration as TOML
-                                        (--origin: name the file or flag that set each key)
-  config validate                       check the configuration; exit 1 listing every error
-  status [info|config] [--socket PATH]  ask a running daemon for its info or configuration
-  help                                  print this help
-
-Global options (before the command):
 `)
+	const col = 38
+	for _, c := range clispec.Commands {
+		for _, f := range c.Forms {
+			use := strings.TrimSpace(c.Name + " " + f.Name)
+			for i, line := range strings.Split(f.Text, "\n") {
+				if i > 0 {
+					use = ""
+				}
+				fmt.Fprintf(w, "  %-*s %s\n", col-1, use, line)
+			}
+		}
+	}
+	fmt.Fprint(w, "\nGlobal options (before the command):\n")
 	writeGlobalHelp(w)
 	fmt.Fprint(w, `
 Configuration is read from the main file, then every *.conf in the drop-in
 directory in lexical order, then the options above that are given.
-Signals: SIGHUP reloads the configuration (log_level applies at once),
-SIGTERM and SIGINT stop the daemon gracefully.
+
+Signals:
 `)
+	for _, sig := range clispec.Signals {
+		fmt.Fprintf(w, "  %-8s %s\n", sig.Name, sig.Text)
+	}
 }
 
-// subFlags is a FlagSet for a command, printing its own errors.
+// subFlags is a FlagSet for a command with the flags clispec declares for
+// it, printing its own errors. Read the values with boolFlag and strFlag.
 func subFlags(name string, env Env) *flag.FlagSet {
 	fs := flag.NewFlagSet("crio "+name, flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
+	c, _ := clispec.CommandNamed(name)
+	for _, f := range c.Flags {
+		if f.Arg == "" {
+			fs.Bool(f.Long, false, f.Usage)
+		} else {
+			fs.String(f.Long, "", f.Usage)
+		}
+	}
 	return fs
+}
+
+// boolFlag and strFlag read a flag that subFlags defined.
+func boolFlag(fs *flag.FlagSet, name string) bool {
+	return fs.Lookup(name).Value.(flag.Getter).Get().(bool)
+}
+
+func strFlag(fs *flag.FlagSet, name string) string {
+	return fs.Lookup(name).Value.String()
 }
 
 // parseInterspersed accepts the command's flags before and after its one
@@ -138,7 +168,6 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 
 func cmdVersion(args []string, env Env) int {
 	fs := subFlags("version", env)
-	asJSON := fs.Bool("json", false, "print JSON")
 	if err := fs.Parse(args); err != nil {
 		return usageExit(err)
 	}
@@ -147,7 +176,7 @@ func cmdVersion(args []string, env Env) int {
 		return ExitUsage
 	}
 	info := version.Get()
-	if *asJSON {
+	if boolFlag(fs, "json") {
 		b, _ := json.MarshalIndent(info, "", "  ")
 		fmt.Fprintf(env.Stdout, "%s\n", b)
 		return ExitOK
@@ -158,8 +187,6 @@ func cmdVersion(args []string, env Env) int {
 
 func cmdConfig(g *Global, args []string, env Env) int {
 	fs := subFlags("config", env)
-	defaults := fs.Bool("default", false, "print the built-in defaults instead")
-	origin := fs.Bool("origin", false, "name the file:line or flag that set each non-default key")
 	operands, err := parseInterspersed(fs, args)
 	if err != nil {
 		return usageExit(err)
@@ -171,7 +198,7 @@ func cmdConfig(g *Global, args []string, env Env) int {
 		fmt.Fprintf(env.Stderr, "crio config: unknown argument %q (did you mean 'crio config validate'?)\n", operands[0])
 		return ExitUsage
 	}
-	if *defaults {
+	if boolFlag(fs, "default") {
 		fmt.Fprint(env.Stdout, config.DefaultTOML())
 		return ExitOK
 	}
@@ -179,7 +206,7 @@ func cmdConfig(g *Global, args []string, env Env) int {
 	if !ok {
 		return ExitError
 	}
-	fmt.Fprint(env.Stdout, res.TOML(*origin))
+	fmt.Fprint(env.Stdout, res.TOML(boolFlag(fs, "origin")))
 	return ExitOK
 }
 
@@ -217,7 +244,6 @@ func printConfigError(w io.Writer, err error) {
 
 func cmdStatus(g *Global, args []string, env Env) int {
 	fs := subFlags("status", env)
-	socket := fs.String("socket", "", "daemon socket (default: crio.api.listen of the configuration)")
 	operands, err := parseInterspersed(fs, args)
 	if err != nil {
 		return usageExit(err)
@@ -241,7 +267,7 @@ func cmdStatus(g *Global, args []string, env Env) int {
 		fmt.Fprintf(env.Stderr, "crio status: unknown subcommand %q (want info or config)\n", what)
 		return ExitUsage
 	}
-	sock := *socket
+	sock := strFlag(fs, "socket")
 	if sock == "" {
 		sock = defaultSocket(g)
 	}
@@ -325,6 +351,30 @@ func writeInfo(w io.Writer, info httpapi.Info) {
 			fmt.Fprintf(w, "  %d:%d:%d\n", id.ContainerID, id.HostID, id.Size)
 		}
 	}
+}
+
+// cmdCompletion prints the completion script of a shell (default bash).
+func cmdCompletion(args []string, env Env) int {
+	fs := subFlags("completion", env)
+	if err := fs.Parse(args); err != nil {
+		return usageExit(err)
+	}
+	shell := clispec.Shells[0]
+	switch fs.NArg() {
+	case 0:
+	case 1:
+		shell = fs.Arg(0)
+	default:
+		fmt.Fprintf(env.Stderr, "crio completion: unexpected argument %q\n", fs.Arg(1))
+		return ExitUsage
+	}
+	script, err := clispec.Script(shell)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "crio completion: %v\n", err)
+		return ExitUsage
+	}
+	fmt.Fprint(env.Stdout, script)
+	return ExitOK
 }
 
 func usageExit(err error) int {

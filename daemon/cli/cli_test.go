@@ -8,11 +8,13 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/crio-appliance/crio/daemon/cli/clispec"
 	"github.com/crio-appliance/crio/daemon/config"
 	"github.com/crio-appliance/crio/daemon/httpapi"
 )
@@ -91,7 +93,7 @@ func TestHelp(t *testing.T) {
 		if code != 0 {
 			t.Errorf("%v: exit %d", args, code)
 		}
-		for _, s := range []string{"--config-dir", "-d,", "--cni-plugin-dir", "config validate", "status"} {
+		for _, s := range []string{"--config-dir", "-d,", "--cni-plugin-dir", "config validate", "status", "completion"} {
 			if !strings.Contains(out, s) {
 				t.Errorf("%v: help lacks %q", args, s)
 			}
@@ -215,5 +217,47 @@ func TestRegistriesConfFlags(t *testing.T) {
 	}
 	if len(g.Sources.Flags) != 0 {
 		t.Errorf("registries flags became config overrides: %v", g.Sources.Flags)
+	}
+}
+
+// TestCompletion runs `crio completion` in-process: each shell's script
+// names every global flag and command, Bash's parses (bash -n), the default
+// is Bash, and an unknown shell is a usage error.
+func TestCompletion(t *testing.T) {
+	code, def, _ := run(t, "completion")
+	if code != ExitOK {
+		t.Fatalf("completion: exit %d", code)
+	}
+	for _, shell := range clispec.Shells {
+		code, out, errOut := run(t, "completion", shell)
+		if code != ExitOK || errOut != "" {
+			t.Fatalf("completion %s: exit %d, stderr %q", shell, code, errOut)
+		}
+		if shell == "bash" && out != def {
+			t.Errorf("completion without a shell is not the bash script")
+		}
+		for _, f := range clispec.GlobalFlags {
+			if !strings.Contains(out, f.Long) {
+				t.Errorf("completion %s lacks --%s", shell, f.Long)
+			}
+		}
+		for _, c := range clispec.Commands {
+			if !strings.Contains(out, c.Name) {
+				t.Errorf("completion %s lacks command %s", shell, c.Name)
+			}
+		}
+	}
+	_, bash, _ := run(t, "completion", "bash")
+	f := filepath.Join(t.TempDir(), "crio")
+	if err := os.WriteFile(f, []byte(bash), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("bash", "-n", f).CombinedOutput(); err != nil {
+		t.Errorf("bash -n: %v\n%s", err, out)
+	}
+	for _, args := range [][]string{{"completion", "tcsh"}, {"completion", "bash", "zsh"}} {
+		if code, _, errOut := run(t, args...); code != ExitUsage || errOut == "" {
+			t.Errorf("%v: exit %d stderr %q, want %d with a message", args, code, errOut, ExitUsage)
+		}
 	}
 }

@@ -6,49 +6,20 @@ import (
 	"io"
 	"strings"
 
+	"github.com/crio-appliance/crio/daemon/cli/clispec"
 	"github.com/crio-appliance/crio/daemon/config"
 )
 
-// globalFlag is one CRI-O global option. key is the configuration key a
-// set flag overrides; "" for the options that choose the files instead.
-type globalFlag struct {
-	long, short string
-	key         string
-	arg         string // placeholder in the help
-	usage       string
-	repeated    bool
-	// env, for a flag that is not a configuration key, is the environment
-	// variable the flag sets for the libraries that read it.
-	env string
-}
-
-// globalFlags are CRI-O's names, so that unit files and scripts written for
-// CRI-O work unchanged.
-var globalFlags = []globalFlag{
-	{long: "config", short: "c", arg: "FILE", usage: "main configuration file (default " + config.DefaultConfigFile + "); must exist when given"},
-	{long: "config-dir", short: "d", arg: "DIR", usage: "drop-in directory, *.conf read in lexical order (default " + config.DefaultConfigDir + ")"},
-	{long: "log-level", short: "l", key: "crio.runtime.log_level", arg: "LEVEL", usage: "log level: trace, debug, info, warn, error, fatal or panic"},
-	{long: "root", short: "r", key: "crio.root", arg: "DIR", usage: "storage root directory"},
-	{long: "runroot", key: "crio.runroot", arg: "DIR", usage: "storage state directory"},
-	{long: "listen", key: "crio.api.listen", arg: "PATH", usage: "CRI socket path"},
-	{long: "default-runtime", key: "crio.runtime.default_runtime", arg: "NAME", usage: "runtime handler used when a pod names none"},
-	{long: "cgroup-manager", key: "crio.runtime.cgroup_manager", arg: "NAME", usage: "cgroup manager: cgroupfs or systemd"},
-	{long: "cni-config-dir", key: "crio.network.network_dir", arg: "DIR", usage: "CNI configuration directory"},
-	{long: "cni-plugin-dir", key: "crio.network.plugin_dirs", arg: "DIR", usage: "CNI plugin directory; repeat (or separate with commas) for several", repeated: true},
-	{long: "pause-image", key: "crio.image.pause_image", arg: "IMAGE", usage: "image of the pod infra container"},
-	{long: "signature-policy", key: "crio.image.signature_policy", arg: "FILE", usage: "signature policy file (default /etc/containers/policy.json)"},
-	// CRI-O keeps these two out of crio.conf; so do we.
-	{long: "registries-conf", env: RegistriesConfEnv, arg: "FILE", usage: "registries.conf (default /etc/containers/registries.conf); sets " + RegistriesConfEnv},
-	{long: "registries-conf-dir", env: RegistriesConfDirEnv, arg: "DIR", usage: "registries.conf drop-in directory (default /etc/containers/registries.conf.d); sets " + RegistriesConfDirEnv},
-}
-
 // The environment variables behind --registries-conf and
-// --registries-conf-dir. The first is containers/image's own; the image
-// service reads both.
+// --registries-conf-dir (see clispec).
 const (
-	RegistriesConfEnv    = "CONTAINERS_REGISTRIES_CONF"
-	RegistriesConfDirEnv = "CONTAINERS_REGISTRIES_CONF_DIR"
+	RegistriesConfEnv    = clispec.RegistriesConfEnv
+	RegistriesConfDirEnv = clispec.RegistriesConfDirEnv
 )
+
+// globalFlags are CRI-O's global options, declared in package clispec,
+// from which the help, the man page and the completion scripts are made.
+var globalFlags = clispec.GlobalFlags
 
 // listValue collects a repeated flag; commas separate values too, as in
 // CRI-O's command line.
@@ -77,7 +48,7 @@ type Global struct {
 	Sources config.Sources
 	// Set holds the long names of the flags given.
 	Set map[string]bool
-	// Env are environment variables the flags set (see globalFlag.env);
+	// Env are environment variables the flags set (see clispec.Flag.Env);
 	// Main applies them before anything reads them.
 	Env map[string]string
 }
@@ -93,23 +64,23 @@ func ParseGlobal(args []string, errOut io.Writer) (*Global, []string, error) {
 
 	strs := map[string]*string{}
 	lists := map[string]*[]string{}
-	byName := map[string]globalFlag{}
+	byName := map[string]clispec.Flag{}
 	for _, f := range globalFlags {
-		names := []string{f.long}
-		if f.short != "" {
-			names = append(names, f.short)
+		names := []string{f.Long}
+		if f.Short != "" {
+			names = append(names, f.Short)
 		}
-		if f.repeated {
+		if f.Repeated {
 			v := new([]string)
-			lists[f.long] = v
+			lists[f.Long] = v
 			for _, n := range names {
-				fs.Var(listValue{v}, n, f.usage)
+				fs.Var(listValue{v}, n, f.Usage)
 			}
 		} else {
 			v := new(string)
-			strs[f.long] = v
+			strs[f.Long] = v
 			for _, n := range names {
-				fs.StringVar(v, n, "", f.usage)
+				fs.StringVar(v, n, "", f.Usage)
 			}
 		}
 		for _, n := range names {
@@ -129,36 +100,36 @@ func ParseGlobal(args []string, errOut io.Writer) (*Global, []string, error) {
 	typed := map[string]string{}
 	fs.Visit(func(fl *flag.Flag) {
 		f := byName[fl.Name]
-		g.Set[f.long] = true
+		g.Set[f.Long] = true
 		dashes := "--"
 		if len(fl.Name) == 1 {
 			dashes = "-"
 		}
-		typed[f.long] = dashes + fl.Name
+		typed[f.Long] = dashes + fl.Name
 	})
 	for _, f := range globalFlags {
-		if !g.Set[f.long] {
+		if !g.Set[f.Long] {
 			continue
 		}
-		switch f.long {
+		switch f.Long {
 		case "config":
-			g.Sources.ConfigFile = *strs[f.long]
+			g.Sources.ConfigFile = *strs[f.Long]
 			g.Sources.ConfigFileExplicit = true
 		case "config-dir":
-			g.Sources.ConfigDir = *strs[f.long]
+			g.Sources.ConfigDir = *strs[f.Long]
 		case "registries-conf", "registries-conf-dir":
 			if g.Env == nil {
 				g.Env = map[string]string{}
 			}
-			g.Env[f.env] = *strs[f.long]
+			g.Env[f.Env] = *strs[f.Long]
 		default:
 			var v any
-			if f.repeated {
-				v = append([]string(nil), *lists[f.long]...)
+			if f.Repeated {
+				v = append([]string(nil), *lists[f.Long]...)
 			} else {
-				v = *strs[f.long]
+				v = *strs[f.Long]
 			}
-			g.Sources.Flags = append(g.Sources.Flags, config.Flag{Name: typed[f.long], Key: f.key, Value: v})
+			g.Sources.Flags = append(g.Sources.Flags, config.Flag{Name: typed[f.Long], Key: f.Key, Value: v})
 		}
 	}
 	return g, fs.Args(), nil
@@ -176,10 +147,10 @@ func (g *Global) FlagFor(key string) (config.Flag, bool) {
 
 func writeGlobalHelp(w io.Writer) {
 	for _, f := range globalFlags {
-		names := "    --" + f.long
-		if f.short != "" {
-			names = "-" + f.short + ", --" + f.long
+		names := "    --" + f.Long
+		if f.Short != "" {
+			names = "-" + f.Short + ", --" + f.Long
 		}
-		fmt.Fprintf(w, "  %-32s %s\n", names+" "+f.arg, f.usage)
+		fmt.Fprintf(w, "  %-32s %s\n", names+" "+f.Arg, f.Usage)
 	}
 }
