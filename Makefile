@@ -47,7 +47,9 @@ run: bin/crio deps
 
 test: test-unit test-integration test-build test-critest test-packages test-nix
 
+# The docs tests render the man pages and check the completion scripts.
 test-unit:
+	hack/install-deps.sh groff-base man-db zsh fish
 	CGO_ENABLED=0 $(GO) test -tags $(TAGS) -count=1 $(UNIT_PKGS)
 
 test-integration: bin/crio deps
