@@ -281,3 +281,27 @@ func TestVersionCommand(t *testing.T) {
 		t.Errorf("linkmode = %v, want static", v["linkmode"])
 	}
 }
+
+// TestSystemdCgroupManagerNeedsSystemd: this machine has no systemd as
+// PID 1, so the systemd cgroup driver cannot be honoured: the daemon says so
+// and does not serve (the kubelet would otherwise pick the systemd driver).
+func TestSystemdCgroupManagerNeedsSystemd(t *testing.T) {
+	t.Parallel()
+	if _, err := os.Stat("/run/systemd/system"); err == nil {
+		t.Fatal("this test needs a host without systemd as PID 1 (the CI machines have none)")
+	}
+	d := StartDaemon(t, Options{
+		DropIns: map[string]string{"50-systemd.conf": "[crio.runtime]\ncgroup_manager = \"systemd\"\n"},
+		NoWait:  true,
+	})
+	code := d.Wait(30 * time.Second)
+	if code == 0 || code == -1 {
+		t.Fatalf("exit code %d, want a failure\n%s", code, d.Stderr)
+	}
+	if stderr := d.Stderr.String(); !strings.Contains(stderr, "needs systemd as PID 1") {
+		t.Errorf("stderr does not explain the refusal:\n%s", stderr)
+	}
+	if _, err := os.Lstat(d.Socket); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("socket created by a daemon that refused to start: %v", err)
+	}
+}

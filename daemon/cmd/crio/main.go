@@ -45,6 +45,10 @@ func build(_ context.Context, env daemon.Env) (daemon.Services, error) {
 	netOpts := network.OptionsFromConfig(env.Config)
 	netOpts.Logger = env.Logger
 	nets := network.New(netOpts)
+	if err := cgroups.CheckManager(env.Config.Runtime.CgroupManager); err != nil {
+		images.Close()
+		return daemon.Services{}, err
+	}
 	cgs, err := cgroups.Detect()
 	if err != nil {
 		images.Close()
