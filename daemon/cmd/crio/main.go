@@ -8,6 +8,7 @@ import (
 	"context"
 	"maps"
 	"os"
+	"runtime"
 	"slices"
 
 	"go.podman.io/storage/pkg/reexec"
@@ -24,6 +25,16 @@ import (
 	"github.com/crio-appliance/crio/daemon/stats"
 	"github.com/crio-appliance/crio/daemon/streaming"
 )
+
+// init pins the main goroutine to the main OS thread, the thread group
+// leader. Code that enters a pod's namespaces does so on a locked thread and
+// lets the thread die afterwards rather than reuse it; Go cannot end the
+// leader, so it would stay parked in that pod's network namespace, and
+// /proc/<crio pid>/ns/net, which tools and cAdvisor read as the daemon's,
+// would name a pod's. Pinned here, no other goroutine ever runs on it.
+func init() {
+	runtime.LockOSThread()
+}
 
 func main() {
 	// The storage library unpacks layers in a re-executed copy of this
