@@ -105,11 +105,28 @@ type Service struct {
 	containers Containers
 }
 
-// entry is a created pod with the lock that serialises its operations.
+// entry is a created pod and its two locks. op serialises the operations
+// that change the pod (Stop, Remove, UpdateResources) and is held across
+// their slow steps (container stops, CNI DEL). mu only guards sb and
+// removed, and is held just long enough to copy or replace them, so that
+// readers (Get, List, and through them status, stats and events) answer
+// from a snapshot at once instead of waiting behind a stopping pod.
+//
+// The record sb points to is never changed once published: an operation
+// works on a clone and publishes it with set.
 type entry struct {
+	op      sync.Mutex
 	mu      sync.Mutex
-	sb      *Sandbox // guarded by mu; read under Service.mu for snapshots too
+	sb      *Sandbox
 	removed bool
+}
+
+// set publishes sb (a copy of it) as the pod's current record.
+func (e *entry) set(sb *Sandbox) {
+	c := sb.clone()
+	e.mu.Lock()
+	e.sb = c
+	e.mu.Unlock()
 }
 
 // New restores the pods recorded in StateDir: finished ones are listed as
@@ -188,7 +205,7 @@ func (s *Service) restore(sb *Sandbox) bool {
 	case sb.State == StateReady && !s.alive(sb):
 		s.log.Info("pod namespaces or init did not survive; marking it not ready", "id", sb.ID, "name", sb.Name)
 		// No container service yet: stopLocked only detaches the pod.
-		if err := s.stopLocked(ctx, sb); err != nil {
+		if err := s.stopLocked(ctx, sb, nil); err != nil {
 			s.log.Warn("detaching a dead pod", "id", sb.ID, "error", err)
 			sb.State = StateNotReady
 			if err := s.store.Save(sb); err != nil {
@@ -603,34 +620,44 @@ func matches(sb *Sandbox, f Filter) bool {
 	return true
 }
 
-// lockLive finds a pod that is not removed and returns it locked; nil
-// when there is none (the caller treats that as done).
-func (s *Service) lockLive(id string) *entry {
+// lockLive finds a pod that is not removed, takes its operation lock and
+// returns it with a working copy of its record; nil when there is none
+// (the caller treats that as done). The caller unlocks e.op.
+func (s *Service) lockLive(id string) (*entry, *Sandbox) {
 	e := s.lookup(id)
 	if e == nil {
-		return nil
+		return nil, nil
 	}
+	e.op.Lock()
 	e.mu.Lock()
-	if e.removed {
-		e.mu.Unlock()
-		return nil
+	removed, work := e.removed, e.sb.clone()
+	e.mu.Unlock()
+	if removed {
+		e.op.Unlock()
+		return nil, nil
 	}
-	return e
+	return e, work
 }
 
 // Stop stops the pod's containers and detaches it from the network. An
 // unknown id is not an error, and stopping twice is fine (the kubelet
 // retries and calls Stop before Remove).
 func (s *Service) Stop(ctx context.Context, id string) error {
-	e := s.lockLive(id)
+	e, work := s.lockLive(id)
 	if e == nil {
 		return nil
 	}
-	defer e.mu.Unlock()
-	return s.stopLocked(ctx, e.sb)
+	defer e.op.Unlock()
+	return s.stopLocked(ctx, work, e.set)
 }
 
-func (s *Service) stopLocked(ctx context.Context, sb *Sandbox) error {
+// stopLocked stops the pod whose record is sb, a working copy the caller
+// owns. publish (nil at start, before anyone reads) makes each step's
+// result visible to readers as soon as it is recorded.
+func (s *Service) stopLocked(ctx context.Context, sb *Sandbox, publish func(*Sandbox)) error {
+	if publish == nil {
+		publish = func(*Sandbox) {}
+	}
 	wasReady := sb.State == StateReady
 	s.mu.Lock()
 	ctrs := s.containers
@@ -644,6 +671,7 @@ func (s *Service) stopLocked(ctx context.Context, sb *Sandbox) error {
 		return fmt.Errorf("stop pod %s: %w", sb.ID, err)
 	}
 	sb.Init = nil
+	publish(sb)
 	if sb.Network != "" {
 		if err := s.opts.Network.Teardown(ctx, s.netPod(sb, nil)); err != nil {
 			return fmt.Errorf("stop pod %s: %w", sb.ID, err)
@@ -651,7 +679,9 @@ func (s *Service) stopLocked(ctx context.Context, sb *Sandbox) error {
 		sb.Network, sb.IPs = "", nil
 	}
 	sb.State = StateNotReady
-	if err := s.store.Save(sb); err != nil {
+	err := s.store.Save(sb)
+	publish(sb)
+	if err != nil {
 		return err
 	}
 	if wasReady {
@@ -663,12 +693,11 @@ func (s *Service) stopLocked(ctx context.Context, sb *Sandbox) error {
 // Remove stops the pod if needed and removes everything it owns. An unknown
 // id is not an error; after a partial failure a retry finishes the job.
 func (s *Service) Remove(ctx context.Context, id string) error {
-	e := s.lockLive(id)
+	e, sb := s.lockLive(id)
 	if e == nil {
 		return nil
 	}
-	defer e.mu.Unlock()
-	sb := e.sb
+	defer e.op.Unlock()
 	s.mu.Lock()
 	ctrs := s.containers
 	s.mu.Unlock()
@@ -680,6 +709,7 @@ func (s *Service) Remove(ctx context.Context, id string) error {
 	snap := sb.clone()
 	if err := s.release(ctx, sb); err != nil {
 		_ = s.store.Save(sb) // keep what is left on record for the retry
+		e.set(sb)
 		return err
 	}
 	if snap.State == StateReady {
@@ -687,7 +717,9 @@ func (s *Service) Remove(ctx context.Context, id string) error {
 		s.publish(events.Stopped, snap.clone())
 	}
 	s.publish(events.Deleted, snap)
+	e.mu.Lock()
 	e.removed = true
+	e.mu.Unlock()
 	s.mu.Lock()
 	delete(s.byID, sb.ID)
 	s.mu.Unlock()
