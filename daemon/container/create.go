@@ -36,15 +36,25 @@ func (s *Service) Create(ctx context.Context, podID string, cfg *runtimeapi.Cont
 	if err := validateRequest(cfg); err != nil {
 		return nil, err
 	}
+	// Held until the container is registered: a RemovePodSandbox of this
+	// pod then either ran before (this fails with NotFound and makes
+	// nothing) or runs after and removes the container with the pod.
+	release, err := s.opts.Pods.Hold(podID, true)
+	switch {
+	case errors.Is(err, sandbox.ErrNotFound):
+		return nil, notFound("pod sandbox %q", clip(podID))
+	case errors.Is(err, sandbox.ErrNotReady):
+		return nil, precondition("pod sandbox %.12s is not ready (stopped or being removed)", clip(podID))
+	case err != nil:
+		return nil, err
+	}
+	defer release()
 	pod, err := s.opts.Pods.Get(podID)
 	if errors.Is(err, sandbox.ErrNotFound) {
 		return nil, notFound("pod sandbox %q", clip(podID))
 	}
 	if err != nil {
 		return nil, err
-	}
-	if !pod.Ready() {
-		return nil, precondition("pod sandbox %s is not ready (stopped or being removed)", pod.ID)
 	}
 	hash, err := configHash(pod.ID, cfg)
 	if err != nil {

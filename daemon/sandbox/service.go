@@ -107,7 +107,10 @@ type Service struct {
 
 // entry is a created pod and its two locks. op serialises the operations
 // that change the pod (Stop, Remove, UpdateResources) and is held across
-// their slow steps (container stops, CNI DEL). mu only guards sb and
+// their slow steps (container stops, CNI DEL); container operations that
+// need the pod to stay as it is (CreateContainer, StartContainer) share it
+// through Hold, so a Remove either runs before them (and they find no pod)
+// or after them (and sees their container). mu only guards sb and
 // removed, and is held just long enough to copy or replace them, so that
 // readers (Get, List, and through them status, stats and events) answer
 // from a snapshot at once instead of waiting behind a stopping pod.
@@ -115,7 +118,7 @@ type Service struct {
 // The record sb points to is never changed once published: an operation
 // works on a clone and publishes it with set.
 type entry struct {
-	op      sync.Mutex
+	op      sync.RWMutex
 	mu      sync.Mutex
 	sb      *Sandbox
 	removed bool
@@ -618,6 +621,34 @@ func matches(sb *Sandbox, f Filter) bool {
 		}
 	}
 	return true
+}
+
+// Hold keeps pod id from being stopped, removed or changed until release
+// is called, for an operation that adds to the pod (a container created or
+// started in it). It fails with ErrNotFound when the pod is gone and, when
+// ready is asked for, with ErrNotReady when the pod is not ready. Holds of
+// one pod do not exclude each other; Stop and Remove wait for them, and
+// new holds wait for a Stop or Remove in progress. Do not hold one pod
+// twice in one operation (a waiting Remove would deadlock it).
+func (s *Service) Hold(id string, ready bool) (release func(), err error) {
+	e := s.lookup(id)
+	if e == nil {
+		return nil, fmt.Errorf("%w: %q", ErrNotFound, clip(id))
+	}
+	e.op.RLock()
+	e.mu.Lock()
+	removed, sb := e.removed, e.sb
+	e.mu.Unlock()
+	switch {
+	case removed:
+		e.op.RUnlock()
+		return nil, fmt.Errorf("%w: %q", ErrNotFound, clip(id))
+	case ready && sb.State != StateReady:
+		e.op.RUnlock()
+		return nil, fmt.Errorf("%w: pod %s is %s", ErrNotReady, sb.ID, sb.State)
+	}
+	var once sync.Once
+	return func() { once.Do(e.op.RUnlock) }, nil
 }
 
 // lockLive finds a pod that is not removed, takes its operation lock and
