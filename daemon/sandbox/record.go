@@ -48,6 +48,9 @@ type Sandbox struct {
 	SharedPID bool `json:"shared_pid,omitempty"`
 
 	Cgroup *cgroups.Cgroup `json:"cgroup,omitempty"`
+	// CgroupIntent is the pod cgroup path recorded before it is created:
+	// a crash before Cgroup is recorded leaves this to undo from.
+	CgroupIntent string `json:"cgroup_intent,omitempty"`
 
 	// PIDNS is the pinned PID namespace of a pod whose containers share
 	// one (SharedPID), held by Init, which lives in InitCgroup (a child of

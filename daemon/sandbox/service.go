@@ -28,6 +28,7 @@ import (
 
 	"github.com/crio-appliance/crio/daemon/cgroups"
 	"github.com/crio-appliance/crio/daemon/events"
+	"github.com/crio-appliance/crio/daemon/fault"
 	"github.com/crio-appliance/crio/daemon/network"
 	"github.com/crio-appliance/crio/daemon/nsfile"
 	"github.com/crio-appliance/crio/daemon/pidns"
@@ -335,11 +336,19 @@ func (s *Service) create(ctx context.Context, sp *spec, cfg *runtimeapi.PodSandb
 	if cgPath == "" {
 		cgPath = filepath.Join(s.opts.DefaultCgroupParent, "pod-"+id)
 	}
+	// Intent first: a crash between the mkdir and the record must still
+	// leave a record naming the cgroup.
+	sb.CgroupIntent = cgPath
+	if err := s.store.Save(sb); err != nil {
+		return nil, err
+	}
+	fault.Point("sandbox-before-cgroup")
 	cg, err := s.opts.Cgroups.Create(cgPath)
 	if err != nil {
 		return nil, fmt.Errorf("pod cgroup: %w", err)
 	}
-	sb.Cgroup = cg
+	fault.Point("sandbox-after-cgroup")
+	sb.Cgroup, sb.CgroupIntent = cg, "" // the record now names it
 	if err := s.store.Save(sb); err != nil {
 		return nil, err
 	}
@@ -377,10 +386,24 @@ func (s *Service) create(ctx context.Context, sp *spec, cfg *runtimeapi.PodSandb
 	}
 
 	if !sp.hostNetwork {
-		res, err := s.opts.Network.Setup(ctx, s.netPod(sb, sp.ports))
+		np := s.netPod(sb, sp.ports)
+		// The network is recorded before the first plugin runs: a crash
+		// during or right after ADD leaves a record from which the next
+		// start runs DEL with the same container id, netns and network
+		// (a DEL of an unfinished ADD is allowed by the CNI spec).
+		np.BeforeAdd = func(name string) error {
+			sb.Network = name
+			if err := s.store.Save(sb); err != nil {
+				return err
+			}
+			fault.Point("sandbox-before-cni-add")
+			return nil
+		}
+		res, err := s.opts.Network.Setup(ctx, np)
 		if err != nil {
 			return nil, fmt.Errorf("pod network: %w", err)
 		}
+		fault.Point("sandbox-after-cni-add")
 		sb.Network, sb.IPs = res.Network, res.IPs
 		if err := s.store.Save(sb); err != nil {
 			return nil, err
@@ -758,6 +781,31 @@ func (s *Service) Remove(ctx context.Context, id string) error {
 	return nil
 }
 
+// undoCgroupIntent removes a pod cgroup whose creation was recorded as an
+// intent but never completed (a crash in between). Only a cgroup crio
+// names itself (pod-<id> below the default parent) is removed: a
+// cgroup_parent the kubelet gave is the kubelet's to remove.
+func (s *Service) undoCgroupIntent(sb *Sandbox) error {
+	own := filepath.Join(s.opts.DefaultCgroupParent, "pod-"+sb.ID)
+	if sb.CgroupIntent != own {
+		return nil
+	}
+	// Create is idempotent and returns the leaf in every hierarchy; the
+	// leaves are all this pod's, whether or not this call made them.
+	cg, err := s.opts.Cgroups.Create(own)
+	if err != nil {
+		return fmt.Errorf("pod cgroup %s: %w", own, err)
+	}
+	cg.Created = slices.Clone(cg.Dirs)
+	if err := cgroups.Remove(cg); err != nil {
+		return err
+	}
+	if err := cgroups.RemoveHybrid(own); err != nil {
+		s.log.Warn("removing the pod's cgroup2 directory", "id", sb.ID, "error", err)
+	}
+	return nil
+}
+
 // release undoes every resource the record names, in reverse order of
 // creation, and deletes the record. Each step is idempotent and clears its
 // field, so a retry after a failure does only what is left.
@@ -812,6 +860,13 @@ func (s *Service) release(ctx context.Context, sb *Sandbox) error {
 				s.log.Warn("removing the pod's cgroup2 directory", "id", sb.ID, "error", err)
 			}
 			sb.Cgroup = nil
+		}
+	}
+	if sb.Cgroup == nil && sb.CgroupIntent != "" && len(errs) == 0 {
+		if err := s.undoCgroupIntent(sb); err != nil {
+			errs = append(errs, err)
+		} else {
+			sb.CgroupIntent = ""
 		}
 	}
 	if len(errs) > 0 {
