@@ -18,6 +18,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/crio-appliance/crio/daemon/events"
+	"github.com/crio-appliance/crio/daemon/fault"
 	"github.com/crio-appliance/crio/daemon/image"
 	"github.com/crio-appliance/crio/daemon/oci"
 	"github.com/crio-appliance/crio/daemon/reserve"
@@ -153,6 +154,7 @@ func (s *Service) create(ctx context.Context, pod *sandbox.Sandbox, cfg *runtime
 	if _, err := s.opts.Storage.CreateContainer(id, []string{name}, img.ID, "", "", nil); err != nil {
 		return nil, fmt.Errorf("create container storage: %w", err)
 	}
+	fault.Point("container-after-storage")
 	c.StorageCreated = true
 	if c.Rootfs, err = s.opts.Storage.Mount(id, ""); err != nil {
 		return nil, fmt.Errorf("mount container rootfs: %w", err)
@@ -225,6 +227,7 @@ func (s *Service) create(ctx context.Context, pod *sandbox.Sandbox, cfg *runtime
 	if err != nil {
 		return nil, err
 	}
+	fault.Point("container-after-runtime-create")
 	c.Pid, c.MonitorPid = created.PID, created.MonitorPID
 	c.State = StateCreated
 	if err := s.store.Save(c); err != nil {

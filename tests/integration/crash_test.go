@@ -91,3 +91,114 @@ func crashAtPoint(t *testing.T, point string) {
 		t.Errorf("crash at %s left something behind:\nwith the survivor only %+v\nafter restart+cleanup %+v", point, before, after)
 	}
 }
+
+// crio SIGKILLs itself in CreateContainer, after the storage container and
+// after the runtime created the container (conmon and the container's
+// process exist) but before either is recorded as done. The next start
+// undoes the half-made container: no storage container, runc state,
+// conmon or container process is left, and the pod can be removed
+// cleanly. A container running before the crash keeps running.
+func TestCrashDuringCreateContainerLeavesNothing(t *testing.T) {
+	for _, point := range []string{"container-after-storage", "container-after-runtime-create"} {
+		t.Run(point, func(t *testing.T) {
+			e := startCtrDaemonEnv(t, nil, []string{"CRIO_TEST_FAULT=" + point + "@2"})
+			podID, pod := e.pod(t, "ctrcrash", nil)
+			keep := e.run(t, podID, pod, e.ctrConfig("keep", "sleep", "3600"))
+			_, err := e.d.Runtime().CreateContainer(ctxTimeout(t, time.Minute), &runtimeapi.CreateContainerRequest{
+				PodSandboxId: podID, Config: e.ctrConfig("crash", "sleep", "3600"), SandboxConfig: pod})
+			if err == nil {
+				t.Fatalf("CreateContainer succeeded: the fault point %s was not reached", point)
+			}
+			if code := e.d.Wait(30 * time.Second); code == 0 {
+				t.Fatalf("crio exited with 0, want a SIGKILL at %s", point)
+			}
+			recs, _ := os.ReadDir(filepath.Join(e.d.Dir, "root", "crio-containers"))
+			var crashed string
+			for _, r := range recs {
+				if id := strings.TrimSuffix(r.Name(), ".json"); id != r.Name() && id != keep {
+					crashed = id
+				}
+			}
+			if crashed == "" {
+				t.Fatalf("no record of the half-made container: %v", recs)
+			}
+
+			// The crash left what the point says was taken.
+			var taken []string
+			if !storageHas(e.d.Dir, crashed) {
+				t.Errorf("the crash at %s left no storage container", point)
+			}
+			if point == "container-after-runtime-create" {
+				taken = append(taken, filepath.Join(e.d.Dir, "runc", crashed))
+				if len(procsNaming(crashed)) == 0 {
+					t.Errorf("no conmon for the container at %s", point)
+				}
+			}
+			for _, p := range taken {
+				if _, err := os.Stat(p); err != nil {
+					t.Errorf("the crash at %s did not leave %s: %v", point, p, err)
+				}
+			}
+
+			e.d = StartDaemon(t, Options{Dir: e.d.Dir, Env: []string{"CONTAINERS_REGISTRIES_CONF=" + filepath.Join(e.d.Dir, "registries.conf")}})
+			t.Cleanup(func() { removeAllContainersAndPods(e.d) })
+			if st := e.status(t, keep); st.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
+				t.Errorf("the container from before the crash: %v", st.State)
+			}
+			list, err := e.d.Runtime().ListContainers(Context(t), &runtimeapi.ListContainersRequest{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range list.Containers {
+				if c.Id == crashed {
+					t.Errorf("the half-made container is listed: %v", c)
+				}
+			}
+			for _, p := range []string{
+				filepath.Join(e.d.Dir, "runc", crashed), // runc state
+				filepath.Join(e.d.Dir, "root", "crio-containers", crashed+".json"),
+			} {
+				if _, err := os.Stat(p); err == nil {
+					t.Errorf("left behind: %s", p)
+				}
+			}
+			if storageHas(e.d.Dir, crashed) {
+				t.Error("the half-made container's storage container is left")
+			}
+			if procs := procsNaming(crashed); len(procs) != 0 {
+				t.Errorf("processes of the half-made container left: %v", procs)
+			}
+			// The kubelet's cleanup of the pod succeeds and leaves nothing.
+			if _, err := e.d.Runtime().StopPodSandbox(Context(t), &runtimeapi.StopPodSandboxRequest{PodSandboxId: podID}); err != nil {
+				t.Errorf("StopPodSandbox: %v", err)
+			}
+			if _, err := e.d.Runtime().RemovePodSandbox(Context(t), &runtimeapi.RemovePodSandboxRequest{PodSandboxId: podID}); err != nil {
+				t.Errorf("RemovePodSandbox: %v", err)
+			}
+			if procs := procsNaming(keep); len(procs) != 0 {
+				t.Errorf("processes of the removed pod's container left: %v", procs)
+			}
+		})
+	}
+}
+
+// procsNaming lists the pids whose command line mentions s (conmon names
+// its container id in its arguments).
+func procsNaming(s string) []string {
+	var out []string
+	cmdlines, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, c := range cmdlines {
+		b, _ := os.ReadFile(c)
+		if strings.Contains(string(b), s) {
+			out = append(out, strings.Split(c, "/")[2])
+		}
+	}
+	return out
+}
+
+// storageHas reports whether containers/storage under dir/root knows a
+// container with this id.
+func storageHas(dir, id string) bool {
+	b, _ := os.ReadFile(filepath.Join(dir, "root", "overlay-containers", "containers.json"))
+	return strings.Contains(string(b), id)
+}
