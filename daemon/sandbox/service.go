@@ -188,6 +188,19 @@ func (s *Service) restore(sb *Sandbox) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), restoreTimeout)
 	defer cancel()
 	switch {
+	case sb.Pending == PendingRemove:
+		// A RemovePodSandbox was cut short: finish it. The container
+		// service, started next, removes the pod's containers as orphans.
+		s.log.Info("finishing the removal of a pod interrupted by a crash", "id", sb.ID, "name", sb.Name)
+		if err := s.release(ctx, sb); err != nil {
+			s.log.Warn("finishing an interrupted pod removal; keeping it as not ready", "id", sb.ID, "error", err)
+			sb.State = StateNotReady
+			if err := s.store.Save(sb); err != nil {
+				s.log.Warn("recording pod state", "id", sb.ID, "error", err)
+			}
+			return true
+		}
+		return false
 	case sb.State == StateCreating:
 		s.log.Info("cleaning up pod left half-created", "id", sb.ID, "name", sb.Name)
 		if err := s.release(ctx, sb); err != nil {
@@ -205,6 +218,18 @@ func (s *Service) restore(sb *Sandbox) bool {
 		sb.State = StateNotReady
 		if err := s.store.Save(sb); err != nil {
 			s.log.Warn("recording pod state", "id", sb.ID, "error", err)
+		}
+	case sb.Pending == PendingStop:
+		// A StopPodSandbox was cut short: finish it (no container service
+		// yet: this detaches the pod and stops its init; the kubelet stops
+		// the containers of a pod it sees not ready).
+		s.log.Info("finishing the stop of a pod interrupted by a crash", "id", sb.ID, "name", sb.Name)
+		if err := s.stopLocked(ctx, sb, nil); err != nil {
+			s.log.Warn("finishing an interrupted pod stop", "id", sb.ID, "error", err)
+			sb.State = StateNotReady
+			if err := s.store.Save(sb); err != nil {
+				s.log.Warn("recording pod state", "id", sb.ID, "error", err)
+			}
 		}
 	case sb.State == StateReady && !s.alive(sb):
 		s.log.Info("pod namespaces or init did not survive; marking it not ready", "id", sb.ID, "name", sb.Name)
@@ -712,6 +737,14 @@ func (s *Service) stopLocked(ctx context.Context, sb *Sandbox, publish func(*San
 	if publish == nil {
 		publish = func(*Sandbox) {}
 	}
+	// Recorded first, so a crash half-way is finished by the next start
+	// (a Remove in progress keeps its own mark).
+	if sb.Pending == "" {
+		sb.Pending = PendingStop
+		if err := s.store.Save(sb); err != nil {
+			return err
+		}
+	}
 	wasReady := sb.State == StateReady
 	s.mu.Lock()
 	ctrs := s.containers
@@ -727,12 +760,16 @@ func (s *Service) stopLocked(ctx context.Context, sb *Sandbox, publish func(*San
 	sb.Init = nil
 	publish(sb)
 	if sb.Network != "" {
+		fault.Point("sandbox-stop-before-cni-del")
 		if err := s.opts.Network.Teardown(ctx, s.netPod(sb, nil)); err != nil {
 			return fmt.Errorf("stop pod %s: %w", sb.ID, err)
 		}
 		sb.Network, sb.IPs = "", nil
 	}
 	sb.State = StateNotReady
+	if sb.Pending == PendingStop {
+		sb.Pending = ""
+	}
 	err := s.store.Save(sb)
 	publish(sb)
 	if err != nil {
@@ -752,6 +789,12 @@ func (s *Service) Remove(ctx context.Context, id string) error {
 		return nil
 	}
 	defer e.op.Unlock()
+	// Recorded first, so a crash half-way is finished by the next start.
+	sb.Pending = PendingRemove
+	if err := s.store.Save(sb); err != nil {
+		return err
+	}
+	fault.Point("sandbox-remove-after-intent")
 	s.mu.Lock()
 	ctrs := s.containers
 	s.mu.Unlock()

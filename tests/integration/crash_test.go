@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -201,4 +203,80 @@ func procsNaming(s string) []string {
 func storageHas(dir, id string) bool {
 	b, _ := os.ReadFile(filepath.Join(dir, "root", "overlay-containers", "containers.json"))
 	return strings.Contains(string(b), id)
+}
+
+// crio SIGKILLs itself half-way through StopPodSandbox (before CNI DEL) or
+// RemovePodSandbox (right after it recorded the removal): the next start
+// finishes the operation by itself, before the kubelet asks again. The
+// stopped pod's address is free at once, the removed pod is gone, and the
+// other pod keeps running.
+func TestCrashDuringStopAndRemoveIsFinishedAtStart(t *testing.T) {
+	for _, point := range []string{"sandbox-stop-before-cni-del", "sandbox-remove-after-intent"} {
+		t.Run(point, func(t *testing.T) {
+			RequireRoot(t)
+			dir := TempDir(t)
+			n := newTestNet(t, dir)
+			if err := os.MkdirAll(filepath.Join(dir, "cni", "net.d"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "cni", "net.d", "10-test.conflist"), []byte(n.conflist()), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			d := StartDaemon(t, Options{Dir: dir, Env: []string{"CRIO_TEST_FAULT=" + point}})
+			survivor := runPod(t, d, podConfig("survivor"))
+			alone := takeFootprint(t, d, n, map[string]bool{survivor: true})
+			// Without a shared PID namespace (no pod init that the stop
+			// kills first), the half-stopped pod still looks alive at the
+			// next start: only the recorded intent says to finish the stop.
+			vcfg := podConfig("victim")
+			vcfg.Linux.SecurityContext = &runtimeapi.LinuxSandboxSecurityContext{NamespaceOptions: &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_CONTAINER}}
+			victim := runPod(t, d, vcfg)
+			ids := map[string]bool{survivor: true, victim: true}
+			var err error
+			if point == "sandbox-stop-before-cni-del" {
+				_, err = d.Runtime().StopPodSandbox(ctxTimeout(t, time.Minute), &runtimeapi.StopPodSandboxRequest{PodSandboxId: victim})
+			} else {
+				_, err = d.Runtime().RemovePodSandbox(ctxTimeout(t, time.Minute), &runtimeapi.RemovePodSandboxRequest{PodSandboxId: victim})
+			}
+			if err == nil {
+				t.Fatalf("the operation succeeded: the fault point %s was not reached", point)
+			}
+			if code := d.Wait(30 * time.Second); code == 0 {
+				t.Fatalf("crio exited with 0, want a SIGKILL at %s", point)
+			}
+			crashed := takeFootprint(t, d, n, ids)
+			if crashed.IPAM-alone.IPAM != 1 {
+				t.Fatalf("the crash at %s freed the address already: %+v", point, crashed)
+			}
+
+			// Restart; before any kubelet call the operation is finished.
+			d = StartDaemon(t, Options{Dir: dir})
+			t.Cleanup(func() { removeAllPods(d) })
+			if st, _ := podStatus(t, d, survivor); st.State != runtimeapi.PodSandboxState_SANDBOX_READY {
+				t.Errorf("the other pod: %v", st.State)
+			}
+			now := takeFootprint(t, d, n, ids)
+			if now.IPAM != alone.IPAM || now.Veths != alone.Veths {
+				t.Errorf("after the restart the interrupted %s did not release the network: %+v, want %+v", point, now, alone)
+			}
+			_, err = d.Runtime().PodSandboxStatus(Context(t), &runtimeapi.PodSandboxStatusRequest{PodSandboxId: victim})
+			if point == "sandbox-remove-after-intent" {
+				if status.Code(err) != codes.NotFound {
+					t.Errorf("the interrupted removal was not finished: %v", err)
+				}
+				if now != alone {
+					t.Errorf("the interrupted removal left something:\nwith the survivor only %+v\nafter restart %+v", alone, now)
+				}
+				return
+			}
+			st, _ := podStatus(t, d, victim)
+			if st.State != runtimeapi.PodSandboxState_SANDBOX_NOTREADY {
+				t.Errorf("the interrupted stop was not finished: %v", st.State)
+			}
+			removePod(t, d, victim)
+			if after := takeFootprint(t, d, n, ids); after != alone {
+				t.Errorf("left behind:\nwith the survivor only %+v\nafter %+v", alone, after)
+			}
+		})
+	}
 }
