@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -503,10 +504,11 @@ const initStopTimeout = 10 * time.Second
 // startInit starts the process that holds the pod's shared PID namespace,
 // in the pod's other namespaces and in a cgroup below the pod's.
 func (s *Service) startInit(sb *Sandbox) error {
-	cg, err := s.opts.Cgroups.Create(filepath.Join(sb.Cgroup.Path, "pod-init"))
+	cg, err := s.opts.Cgroups.Create(filepath.Join(sb.Cgroup.Path, initCgroupName))
 	if err != nil {
 		return fmt.Errorf("pod init cgroup: %w", err)
 	}
+	fault.Point("sandbox-after-init-cgroup")
 	sb.InitCgroup = cg
 	sb.PIDNS = filepath.Join(s.opts.NamespacesDir, "pidns", sb.ID)
 	if err := s.store.Save(sb); err != nil {
@@ -525,6 +527,7 @@ func (s *Service) startInit(sb *Sandbox) error {
 	if err != nil {
 		return fmt.Errorf("pod PID namespace: %w", err)
 	}
+	fault.Point("sandbox-after-init-start")
 	sb.Init = h
 	return s.store.Save(sb)
 }
@@ -824,6 +827,37 @@ func (s *Service) Remove(ctx context.Context, id string) error {
 	return nil
 }
 
+// initCgroupName is the pod init's cgroup, below the pod's.
+const initCgroupName = "pod-init"
+
+// reapInitCgroup kills what runs in the pod init's cgroup below pod (only
+// the pod init ever does) and removes that cgroup, in every hierarchy.
+func reapInitCgroup(pod *cgroups.Cgroup) error {
+	if pod == nil {
+		return nil
+	}
+	var errs []error
+	for _, d := range pod.Dirs {
+		dir := filepath.Join(d, initCgroupName)
+		for try := 0; try < 100; try++ {
+			b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+			if err != nil || len(strings.TrimSpace(string(b))) == 0 {
+				break
+			}
+			for _, f := range strings.Fields(string(b)) {
+				if pid, err := strconv.Atoi(f); err == nil && pid > 0 {
+					_ = unix.Kill(pid, unix.SIGKILL)
+				}
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if err := unix.Rmdir(dir); err != nil && !errors.Is(err, unix.ENOENT) {
+			errs = append(errs, fmt.Errorf("remove pod init cgroup %s: %w", dir, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // undoCgroupIntent removes a pod cgroup whose creation was recorded as an
 // intent but never completed (a crash in between). Only a cgroup crio
 // names itself (pod-<id> below the default parent) is removed: a
@@ -884,6 +918,14 @@ func (s *Service) release(ctx context.Context, sb *Sandbox) error {
 			errs = append(errs, err)
 		} else {
 			*p = ""
+		}
+	}
+	if sb.Init == nil {
+		// A crash between making the init cgroup or starting the init and
+		// recording them leaves a cgroup (maybe with the init in it) the
+		// record does not name; it would keep the pod cgroup busy.
+		if err := reapInitCgroup(sb.Cgroup); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if sb.InitCgroup != nil && sb.Init == nil {

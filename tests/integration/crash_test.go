@@ -20,10 +20,12 @@ import (
 // time.
 func TestCrashDuringRunPodSandboxLeavesNothing(t *testing.T) {
 	for _, point := range []string{
-		"sandbox-before-cgroup",  // record saved, nothing taken yet
-		"sandbox-after-cgroup",   // cgroup made, not yet in the record
-		"sandbox-before-cni-add", // network recorded, ADD not run
-		"sandbox-after-cni-add",  // address leased, not yet in the record
+		"sandbox-before-cgroup",     // record saved, nothing taken yet
+		"sandbox-after-cgroup",      // cgroup made, not yet in the record
+		"sandbox-after-init-cgroup", // the pod init's cgroup made, not recorded
+		"sandbox-after-init-start",  // the pod init running, not recorded
+		"sandbox-before-cni-add",    // network recorded, ADD not run
+		"sandbox-after-cni-add",     // address leased, not yet in the record
 	} {
 		t.Run(point, func(t *testing.T) { crashAtPoint(t, point) })
 	}
