@@ -446,6 +446,17 @@ func (s *Service) create(ctx context.Context, sp *spec, cfg *runtimeapi.PodSandb
 	return sb, nil
 }
 
+// podPorts are the pod's port mappings, for a DEL. libcni's cache holds
+// them after a completed ADD; after a crash during ADD there is no cache,
+// and without them portmap's DEL leaves its iptables chains behind.
+func podPorts(sb *Sandbox) []network.PortMapping {
+	var sp spec
+	if err := sp.checkPorts(sb.Config.GetPortMappings()); err != nil {
+		return nil // validated at creation; a record cannot hold bad ones
+	}
+	return sp.ports
+}
+
 func (s *Service) netPod(sb *Sandbox, ports []network.PortMapping) network.Pod {
 	md := sb.Config.GetMetadata()
 	netns := sb.NetNS
@@ -764,7 +775,7 @@ func (s *Service) stopLocked(ctx context.Context, sb *Sandbox, publish func(*San
 	publish(sb)
 	if sb.Network != "" {
 		fault.Point("sandbox-stop-before-cni-del")
-		if err := s.opts.Network.Teardown(ctx, s.netPod(sb, nil)); err != nil {
+		if err := s.opts.Network.Teardown(ctx, s.netPod(sb, podPorts(sb))); err != nil {
 			return fmt.Errorf("stop pod %s: %w", sb.ID, err)
 		}
 		sb.Network, sb.IPs = "", nil
@@ -899,7 +910,7 @@ func (s *Service) release(ctx context.Context, sb *Sandbox) error {
 		sb.PIDNS = ""
 	}
 	if sb.Network != "" {
-		if err := s.opts.Network.Teardown(ctx, s.netPod(sb, nil)); err != nil {
+		if err := s.opts.Network.Teardown(ctx, s.netPod(sb, podPorts(sb))); err != nil {
 			errs = append(errs, err)
 		} else {
 			sb.Network, sb.IPs = "", nil

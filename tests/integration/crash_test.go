@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -280,5 +281,137 @@ func TestCrashDuringStopAndRemoveIsFinishedAtStart(t *testing.T) {
 				t.Errorf("left behind:\nwith the survivor only %+v\nafter %+v", alone, after)
 			}
 		})
+	}
+}
+
+// The operator's scenario: a burst of 30 pods with a container each, at
+// concurrency 6, and crio SIGKILLed in the middle of it at a point the
+// hook names (the n-th time it is reached, so other pods are at every
+// other stage), or in the middle of stopping 12 pods. After the restart and
+// the kubelet's cleanup (stop and remove every pod but the one from
+// before), nothing is left, and the pod from before still runs.
+func TestCrashDuringPodBurstLeavesNothing(t *testing.T) {
+	for _, tc := range []struct{ point, phase string }{
+		{"sandbox-after-cni-add@10", "create"},
+		{"container-after-runtime-create@8", "create"},
+		{"sandbox-stop-before-cni-del@4", "stop"},
+	} {
+		t.Run(tc.point, func(t *testing.T) { crashBurst(t, tc.point, tc.phase) })
+	}
+}
+
+func crashBurst(t *testing.T, point, phase string) {
+	e := startCtrDaemonEnv(t, nil, []string{"CRIO_TEST_FAULT=" + point})
+	n := e.n
+	survivor, scfg := e.pod(t, "before", nil)
+	keep := e.run(t, survivor, scfg, e.ctrConfig("before", "sleep", "3600"))
+	before := takeFootprint(t, e.d, n, map[string]bool{survivor: true})
+	beforeStorage := storageContainers(t, e.d)
+
+	pods := 30
+	if phase == "stop" {
+		pods = 12
+	}
+	var mu sync.Mutex
+	made := map[string]bool{}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 6)
+	for i := range pods {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			cfg := podConfig("burst")
+			cfg.LogDirectory = filepath.Join(e.d.Dir, "podlogs", cfg.Metadata.Name)
+			cfg.PortMappings = []*runtimeapi.PortMapping{{ContainerPort: 80, HostPort: int32(41000 + (os.Getpid()%500)*40 + i)}}
+			resp, err := e.d.Runtime().RunPodSandbox(ctxTimeout(t, time.Minute), &runtimeapi.RunPodSandboxRequest{Config: cfg})
+			if err != nil {
+				return // the crash
+			}
+			mu.Lock()
+			made[resp.PodSandboxId] = true
+			mu.Unlock()
+			c, err := e.d.Runtime().CreateContainer(ctxTimeout(t, time.Minute), &runtimeapi.CreateContainerRequest{
+				PodSandboxId: resp.PodSandboxId, Config: e.ctrConfig("burst", "sleep", "3600"), SandboxConfig: cfg})
+			if err != nil {
+				return
+			}
+			e.d.Runtime().StartContainer(ctxTimeout(t, time.Minute), &runtimeapi.StartContainerRequest{ContainerId: c.ContainerId})
+		})
+	}
+	wg.Wait()
+	if phase == "stop" {
+		if len(made) != pods {
+			t.Fatalf("%d of %d pods made before the stops", len(made), pods)
+		}
+		for id := range made {
+			wg.Go(func() {
+				sem <- struct{}{}
+				defer func() { <-sem }()
+				e.d.Runtime().StopPodSandbox(ctxTimeout(t, time.Minute), &runtimeapi.StopPodSandboxRequest{PodSandboxId: id})
+			})
+		}
+		wg.Wait()
+	}
+	if code := e.d.Wait(30 * time.Second); code == 0 {
+		t.Fatalf("crio did not die at %s", point)
+	}
+	ids := map[string]bool{survivor: true}
+	for id := range made {
+		ids[id] = true
+	}
+	recs, _ := os.ReadDir(filepath.Join(e.d.Dir, "root", "crio-sandboxes"))
+	for _, r := range recs {
+		ids[strings.TrimSuffix(r.Name(), ".json")] = true
+	}
+	crashed := takeFootprint(t, e.d, n, ids)
+	t.Logf("%s: %d pods made before the crash; footprint before %+v, after the crash %+v", point, len(made), before, crashed)
+
+	e.d = StartDaemon(t, Options{Dir: e.d.Dir, Env: []string{"CONTAINERS_REGISTRIES_CONF=" + filepath.Join(e.d.Dir, "registries.conf")}})
+	t.Cleanup(func() { removeAllContainersAndPods(e.d) })
+	list, err := e.d.Runtime().ListPodSandbox(Context(t), &runtimeapi.ListPodSandboxRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range list.Items {
+		if p.Id == survivor {
+			continue
+		}
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			if _, err := e.d.Runtime().StopPodSandbox(Context(t), &runtimeapi.StopPodSandboxRequest{PodSandboxId: p.Id}); err != nil {
+				t.Errorf("StopPodSandbox %s: %v", p.Id, err)
+			}
+			if _, err := e.d.Runtime().RemovePodSandbox(Context(t), &runtimeapi.RemovePodSandboxRequest{PodSandboxId: p.Id}); err != nil {
+				t.Errorf("RemovePodSandbox %s: %v", p.Id, err)
+			}
+		})
+	}
+	wg.Wait()
+	if st := e.status(t, keep); st.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
+		t.Errorf("the container from before the crash: %v", st.State)
+	}
+	if st, _ := podStatus(t, e.d, survivor); st.State != runtimeapi.PodSandboxState_SANDBOX_READY {
+		t.Errorf("the pod from before the crash: %v", st.State)
+	}
+	after := takeFootprint(t, e.d, n, ids)
+	if after != before {
+		recs, _ := os.ReadDir(filepath.Join(e.d.Dir, "root", "crio-sandboxes"))
+		var names []string
+		for _, r := range recs {
+			names = append(names, r.Name())
+		}
+		t.Errorf("crash at %s left something behind:\nbefore the burst %+v\nafter cleanup    %+v\npod records %v", point, before, after, names)
+	}
+	if got := storageContainers(t, e.d); got != beforeStorage {
+		t.Errorf("storage containers: %d before the burst, %d after cleanup", beforeStorage, got)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(e.d.Dir, "runc")); len(ents) != 1 {
+		t.Errorf("runc state directories: %d, want only the container from before", len(ents))
+	}
+	for id := range ids {
+		if id != survivor && len(procsNaming(id)) != 0 {
+			t.Errorf("processes of pod %s left", id)
+		}
 	}
 }
