@@ -18,6 +18,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/crio-appliance/crio/daemon/events"
+	"github.com/crio-appliance/crio/daemon/fault"
 	"github.com/crio-appliance/crio/daemon/image"
 	"github.com/crio-appliance/crio/daemon/oci"
 	"github.com/crio-appliance/crio/daemon/reserve"
@@ -36,15 +37,25 @@ func (s *Service) Create(ctx context.Context, podID string, cfg *runtimeapi.Cont
 	if err := validateRequest(cfg); err != nil {
 		return nil, err
 	}
+	// Held until the container is registered: a RemovePodSandbox of this
+	// pod then either ran before (this fails with NotFound and makes
+	// nothing) or runs after and removes the container with the pod.
+	release, err := s.opts.Pods.Hold(podID, true)
+	switch {
+	case errors.Is(err, sandbox.ErrNotFound):
+		return nil, notFound("pod sandbox %q", clip(podID))
+	case errors.Is(err, sandbox.ErrNotReady):
+		return nil, precondition("pod sandbox %.12s is not ready (stopped or being removed)", clip(podID))
+	case err != nil:
+		return nil, err
+	}
+	defer release()
 	pod, err := s.opts.Pods.Get(podID)
 	if errors.Is(err, sandbox.ErrNotFound) {
 		return nil, notFound("pod sandbox %q", clip(podID))
 	}
 	if err != nil {
 		return nil, err
-	}
-	if !pod.Ready() {
-		return nil, precondition("pod sandbox %s is not ready (stopped or being removed)", pod.ID)
 	}
 	hash, err := configHash(pod.ID, cfg)
 	if err != nil {
@@ -143,6 +154,7 @@ func (s *Service) create(ctx context.Context, pod *sandbox.Sandbox, cfg *runtime
 	if _, err := s.opts.Storage.CreateContainer(id, []string{name}, img.ID, "", "", nil); err != nil {
 		return nil, fmt.Errorf("create container storage: %w", err)
 	}
+	fault.Point("container-after-storage")
 	c.StorageCreated = true
 	if c.Rootfs, err = s.opts.Storage.Mount(id, ""); err != nil {
 		return nil, fmt.Errorf("mount container rootfs: %w", err)
@@ -215,6 +227,7 @@ func (s *Service) create(ctx context.Context, pod *sandbox.Sandbox, cfg *runtime
 	if err != nil {
 		return nil, err
 	}
+	fault.Point("container-after-runtime-create")
 	c.Pid, c.MonitorPid = created.PID, created.MonitorPID
 	c.State = StateCreated
 	if err := s.store.Save(c); err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/crio-appliance/crio/daemon/events"
 	"github.com/crio-appliance/crio/daemon/oci"
+	"github.com/crio-appliance/crio/daemon/sandbox"
 )
 
 // Start runs a created container's process.
@@ -19,6 +20,22 @@ func (s *Service) Start(ctx context.Context, id string) error {
 	if e == nil {
 		return notFound("container %q", clip(id))
 	}
+	// The pod must stay ready while the process starts: a Stop or Remove
+	// of the pod waits for this start, then stops or removes the container
+	// with the pod; after one, the start is refused. The pod is held
+	// before the container's lock is taken, the order pod Stop and Remove
+	// take them in (pod, then its containers).
+	podID := e.podID() // never changes
+	release, err := s.opts.Pods.Hold(podID, true)
+	switch {
+	case errors.Is(err, sandbox.ErrNotFound):
+		return notFound("pod sandbox %.12s of container %.12s", podID, clip(id))
+	case errors.Is(err, sandbox.ErrNotReady):
+		return precondition("pod sandbox %.12s of container %.12s is not ready (stopped or being removed)", podID, clip(id))
+	case err != nil:
+		return err
+	}
+	defer release()
 	e.op.Lock()
 	defer e.op.Unlock()
 	e.mu.Lock()
@@ -214,6 +231,13 @@ func (s *Service) RemovePodContainers(ctx context.Context, podID string) error {
 		e.mu.Unlock()
 		return s.Remove(ctx, id)
 	})
+}
+
+// podID is the id of the container's pod, which never changes.
+func (e *entry) podID() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.c.PodID
 }
 
 // forPod runs fn on the pod's containers in parallel.

@@ -32,6 +32,9 @@ import (
 // Pods finds the sandbox a container joins; *sandbox.Service implements it.
 type Pods interface {
 	Get(id string) (*sandbox.Sandbox, error)
+	// Hold keeps the pod from being stopped or removed until release
+	// (sandbox.Service.Hold).
+	Hold(id string, ready bool) (release func(), err error)
 }
 
 // Images resolves images; *image.Service implements it.

@@ -69,9 +69,9 @@ func classifyPullError(ctx context.Context, err error, f pullFailure) error {
 		return newError(ErrNotFound, err, fmt.Sprintf(
 			"image %s not found in registry %s; check the repository name and tag", name, registry))
 	}
-	if hint, ok := transportProblem(err); ok {
-		return newError(ErrUnavailable, err, fmt.Sprintf(
-			"cannot reach registry %s for %s: %s", registry, name, hint))
+	if kind, hint, ok := transportProblem(err); ok {
+		return newError(kind, err, fmt.Sprintf(
+			"cannot pull %s from registry %s: %s", name, registry, hint))
 	}
 	return fmt.Errorf("pulling %s: %w", name, err)
 }
@@ -120,41 +120,43 @@ func errorCode(err error) (errcode.ErrorCode, bool) {
 	return 0, false
 }
 
-// transportProblem recognises a registry that does not answer properly and
-// says what usually fixes it.
-func transportProblem(err error) (string, bool) {
+// transportProblem recognises a registry that does not answer properly,
+// says which of the three ways it failed (no connection, TLS, a failing
+// registry) and what usually fixes it.
+func transportProblem(err error) (kind error, hint string, ok bool) {
 	msg := err.Error()
 	var certErr *tls.CertificateVerificationError
 	var uaErr x509.UnknownAuthorityError
 	var hostErr x509.HostnameError
+	var recErr tls.RecordHeaderError
 	switch {
-	case strings.Contains(msg, "server gave HTTP response to HTTPS client"):
-		return "it speaks plain HTTP; mark it `insecure = true` in registries.conf if that is intended", true
+	case strings.Contains(msg, "server gave HTTP response to HTTPS client"), errors.As(err, &recErr):
+		return ErrRegistryTLS, "TLS failed: it speaks plain HTTP; mark it `insecure = true` in registries.conf if that is intended", true
 	case errors.As(err, &certErr), errors.As(err, &uaErr), errors.As(err, &hostErr):
-		return "its TLS certificate is not trusted; install its CA as /etc/containers/certs.d/<host:port>/ca.crt", true
+		return ErrRegistryTLS, "TLS failed: its certificate is not trusted; install its CA as /etc/containers/certs.d/<host:port>/ca.crt", true
 	case errors.Is(err, docker.ErrTooManyRequests):
-		return "it is rate limiting (HTTP 429); retry later", true
+		return ErrRegistryFailed, "it is rate limiting (HTTP 429); retry later", true
 	}
 	if code, ok := errorCode(err); ok && (code == errcode.ErrorCodeUnavailable || code == errcode.ErrorCodeTooManyRequests) {
-		return "it reports being unavailable; retry later", true
+		return ErrRegistryFailed, "it reports being unavailable; retry later", true
 	}
 	var st docker.UnexpectedHTTPStatusError
 	if errors.As(err, &st) && st.StatusCode >= 500 {
-		return fmt.Sprintf("it answered HTTP %d; retry later or check the registry", st.StatusCode), true
+		return ErrRegistryFailed, fmt.Sprintf("it answered HTTP %d; retry later or check the registry", st.StatusCode), true
 	}
 	var dnsErr *net.DNSError
 	var opErr *net.OpError
 	switch {
 	case errors.As(err, &dnsErr):
-		return "its name does not resolve; check the registry host name and DNS", true
+		return ErrUnreachable, "its name does not resolve (DNS); check the registry host name and the node's DNS", true
 	case errors.Is(err, syscall.ECONNREFUSED):
-		return "connection refused; check that the registry is running and the port is right", true
+		return ErrUnreachable, "connection refused; check that the registry is running and the port is right", true
 	case errors.As(err, &opErr):
-		return "network error; check that the registry is up and reachable from this node", true
+		return ErrUnreachable, "network error; check that the registry is up and reachable from this node", true
 	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
-		return "the connection timed out; check that the registry is up and reachable from this node", true
+		return ErrUnreachable, "the connection timed out; check that the registry is up and reachable from this node", true
 	}
-	return "", false
+	return nil, "", false
 }

@@ -20,14 +20,21 @@ var (
 	// ErrDenied: configuration forbids the pull (blocked registry in
 	// registries.conf, or the signature policy rejected the image).
 	ErrDenied = errors.New("pull denied by policy")
-	// ErrUnavailable: the registry could not be reached or failed.
-	ErrUnavailable = errors.New("registry unavailable")
+	// ErrUnreachable: no connection to the registry: connection refused,
+	// its name does not resolve, a network error or a connect timeout.
+	ErrUnreachable = errors.New("registry unreachable")
+	// ErrRegistryTLS: the connection was made but TLS failed (a plain-HTTP
+	// registry not marked insecure, an untrusted or mismatched certificate).
+	ErrRegistryTLS = errors.New("registry TLS failure")
+	// ErrRegistryFailed: the registry answered but failed the request
+	// (HTTP 5xx, "unavailable", rate limiting).
+	ErrRegistryFailed = errors.New("registry failed the request")
 	// ErrPullStalled: the pull made no progress for pull_progress_timeout.
 	ErrPullStalled = errors.New("pull made no progress")
 )
 
 // kinds lists the sentinels in the order KindOf tests them.
-var kinds = []error{ErrNotFound, ErrInUse, ErrInvalidReference, ErrUnauthenticated, ErrDenied, ErrUnavailable, ErrPullStalled}
+var kinds = []error{ErrNotFound, ErrInUse, ErrInvalidReference, ErrUnauthenticated, ErrDenied, ErrUnreachable, ErrRegistryTLS, ErrRegistryFailed, ErrPullStalled}
 
 // Error carries a kind, a message for the user (what happened and what to
 // do about it) and the underlying cause.

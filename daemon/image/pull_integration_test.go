@@ -232,8 +232,17 @@ func TestPullErrors(t *testing.T) {
 
 	_, err := s.Pull(testCtx(t), reg.Host+"/nothing/here:1", nil)
 	wantKind(t, err, ErrNotFound, "not found")
+	// Each way a registry cannot be reached has its own kind and message.
+	// Connection refused: a closed loopback port.
 	_, err = s.Pull(testCtx(t), dead+"/app:1", nil)
-	wantKind(t, err, ErrUnavailable, dead)
+	wantKind(t, err, ErrUnreachable, dead, "connection refused")
+	// DNS failure: .invalid never resolves (RFC 2606).
+	_, err = s.Pull(testCtx(t), "registry.invalid/app:1", nil)
+	wantKind(t, err, ErrUnreachable, "registry.invalid", "does not resolve")
+	// TLS failure: the plain-HTTP registry, not marked insecure.
+	secure := newEnv(t, "", "").open(t)
+	_, err = secure.Pull(testCtx(t), reg.Host+"/nothing/here:1", nil)
+	wantKind(t, err, ErrRegistryTLS, reg.Host, "TLS failed", "insecure = true")
 	_, err = s.Pull(testCtx(t), "Not A Reference!", nil)
 	wantKind(t, err, ErrInvalidReference)
 }

@@ -17,6 +17,9 @@ type Service struct {
 	pins    *pinMatcher
 	flights flightGroup
 	details detailsCache
+	fs      fsCache
+	// fsRefresh counts background FsInfo refreshes, waited for by Close.
+	fsRefresh sync.WaitGroup
 
 	stopPulls context.CancelFunc
 	closeOnce sync.Once
@@ -63,6 +66,7 @@ func (s *Service) Close() error {
 	s.closeOnce.Do(func() {
 		s.stopPulls()
 		s.flights.wg.Wait()
+		s.fsRefresh.Wait()
 		graphRoot := s.store.GraphRoot()
 		if err := closeStore(s.store); err != nil {
 			// No marker: the next start checks the store.

@@ -169,8 +169,56 @@ func TestFsInfo(t *testing.T) {
 	if withCtr.Containers.InodesUsed <= after.Containers.InodesUsed {
 		t.Fatalf("container usage %+v -> %+v", after.Containers, withCtr.Containers)
 	}
+	// Cached: the same store gives the same answer without a walk, the
+	// image layer is kept, and a stale answer is refreshed in the
+	// background while the caller gets the old one at once.
+	walks := s.fs.walks
+	again, err := s.FsInfo(ctx)
+	if err != nil || *again != *withCtr || s.fs.walks != walks {
+		t.Fatalf("second call walked (%d -> %d) or changed: %+v -> %+v, %v", walks, s.fs.walks, withCtr, again, err)
+	}
+	img, err := s.Store().Image(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.fs.layers[img.TopLayer]; !ok {
+		t.Fatalf("image layer %s not kept: %v", img.TopLayer, s.fs.layers)
+	}
+	if _, ok := s.fs.layers[ctr.LayerID]; ok {
+		t.Fatal("a container's writable layer is kept")
+	}
+	s.fs.mu.Lock()
+	s.fs.at = time.Now().Add(-time.Hour)
+	s.fs.mu.Unlock()
+	stale, err := s.FsInfo(ctx)
+	if err != nil || stale.Images.Timestamp != withCtr.Images.Timestamp {
+		t.Fatalf("stale call did not answer from the cache: %+v %v", stale, err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		s.fs.mu.Lock()
+		done := s.fs.walks == walks+1 && !s.fs.busy
+		s.fs.mu.Unlock()
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no background refresh")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	fresh, err := s.FsInfo(ctx)
+	if err != nil || !fresh.Images.Timestamp.After(withCtr.Images.Timestamp) || fresh.Images.UsedBytes != withCtr.Images.UsedBytes {
+		t.Fatalf("after refresh %+v (before %+v), %v", fresh, withCtr, err)
+	}
+
 	if err := s.Store().DeleteContainer(ctr.ID); err != nil {
 		t.Fatal(err)
+	}
+	// The store changed: measured again at once, the container gone.
+	gone, err := s.FsInfo(ctx)
+	if err != nil || gone.Containers.InodesUsed >= withCtr.Containers.InodesUsed {
+		t.Fatalf("after removing the container %+v -> %+v, %v", withCtr.Containers, gone.Containers, err)
 	}
 }
 

@@ -2,9 +2,11 @@ package image
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -178,9 +180,14 @@ func TestClassifyPullError(t *testing.T) {
 		{fmt.Errorf("reading manifest: %w", errcode.ErrorCodeUnauthorized.WithMessage("authentication required")), ErrUnauthenticated},
 		{fmt.Errorf("reading manifest: %w", v2.ErrorCodeManifestUnknown.WithMessage("manifest unknown")), ErrNotFound},
 		{fmt.Errorf("x: %w", signature.PolicyRequirementError("A signature was required, but no signature exists")), ErrDenied},
-		{fmt.Errorf("pinging: %w", &os.SyscallError{Syscall: "connect", Err: errConnRefused}), ErrUnavailable},
+		{fmt.Errorf("pinging: %w", &os.SyscallError{Syscall: "connect", Err: errConnRefused}), ErrUnreachable},
+		{fmt.Errorf("pinging: %w", &net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "no such host", Name: "r.invalid", IsNotFound: true}}), ErrUnreachable},
+		{fmt.Errorf("pinging: %w", &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("network is unreachable")}), ErrUnreachable},
+		{errors.New(`pinging container registry 127.0.0.1:5000: Get "https://127.0.0.1:5000/v2/": http: server gave HTTP response to HTTPS client`), ErrRegistryTLS},
+		{fmt.Errorf("pinging: %w", x509.UnknownAuthorityError{}), ErrRegistryTLS},
+		{docker.UnexpectedHTTPStatusError{StatusCode: 502}, ErrRegistryFailed},
 		{errors.New(`no image found in image index for architecture "amd64", variant "", OS "linux"`), ErrNotFound},
-		{docker.ErrTooManyRequests, ErrUnavailable},
+		{docker.ErrTooManyRequests, ErrRegistryFailed},
 		{errors.New("something else"), nil},
 	} {
 		got := classifyPullError(ctx, tc.err, f)

@@ -49,6 +49,11 @@ type Pod struct {
 	// Network is the network the pod was attached to; Teardown needs it
 	// (Setup fills Result.Network, the caller stores it).
 	Network string
+	// BeforeAdd, when set, is called by Setup with the network it is about
+	// to attach the pod to, before the first plugin runs; an error stops
+	// Setup. The caller records the name there, so a crash during ADD
+	// leaves a record that a DEL can be run from.
+	BeforeAdd func(network string) error
 }
 
 // Result is what Setup hands back: the network used and the pod's addresses.
@@ -198,6 +203,11 @@ func (m *Manager) Setup(ctx context.Context, p Pod) (*Result, error) {
 	rt, err := runtimeConf(p)
 	if err != nil {
 		return nil, err
+	}
+	if p.BeforeAdd != nil {
+		if err := p.BeforeAdd(cur.list.Name); err != nil {
+			return nil, fmt.Errorf("before CNI ADD on network %q: %w", cur.list.Name, err)
+		}
 	}
 	res, err := m.cni.AddNetworkList(ctx, cur.list, rt)
 	if err != nil {

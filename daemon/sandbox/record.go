@@ -48,6 +48,9 @@ type Sandbox struct {
 	SharedPID bool `json:"shared_pid,omitempty"`
 
 	Cgroup *cgroups.Cgroup `json:"cgroup,omitempty"`
+	// CgroupIntent is the pod cgroup path recorded before it is created:
+	// a crash before Cgroup is recorded leaves this to undo from.
+	CgroupIntent string `json:"cgroup_intent,omitempty"`
 
 	// PIDNS is the pinned PID namespace of a pod whose containers share
 	// one (SharedPID), held by Init, which lives in InitCgroup (a child of
@@ -74,7 +77,18 @@ type Sandbox struct {
 	// attached (host network, stopped, or not yet).
 	Network string   `json:"network,omitempty"`
 	IPs     []string `json:"ips,omitempty"`
+
+	// Pending names an operation recorded before it started and cleared
+	// when it is done (PendingStop, PendingRemove): a crash half-way
+	// leaves it, and the next start finishes the operation.
+	Pending string `json:"pending,omitempty"`
 }
+
+// Operations recorded in Sandbox.Pending.
+const (
+	PendingStop   = "stop"
+	PendingRemove = "remove"
+)
 
 // recordFile is the on-disk shape: the record plus the CRI config in its
 // canonical JSON form.

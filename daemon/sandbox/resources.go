@@ -40,16 +40,11 @@ func (s *Service) UpdateResources(ctx context.Context, id string, overhead, res 
 	if err := checkPodResources("resources", res); err != nil {
 		return err
 	}
-	e := s.lookup(id)
+	e, sb := s.lockLive(id)
 	if e == nil {
 		return fmt.Errorf("%w: %q", ErrNotFound, clip(id))
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.removed {
-		return fmt.Errorf("%w: %q", ErrNotFound, clip(id))
-	}
-	sb := e.sb
+	defer e.op.Unlock()
 	if sb.State != StateReady {
 		return fmt.Errorf("%w: pod %s is %s", ErrNotReady, sb.ID, sb.State)
 	}
@@ -80,6 +75,7 @@ func (s *Service) UpdateResources(ctx context.Context, id string, overhead, res 
 		cfg.Linux.Resources = proto.Clone(res).(*runtimeapi.LinuxContainerResources)
 	}
 	sb.Config = cfg
+	e.set(sb)
 	if err := s.store.Save(sb); err != nil {
 		return fmt.Errorf("update resources of pod %s: limits applied but not recorded: %w", sb.ID, err)
 	}

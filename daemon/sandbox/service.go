@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -28,6 +29,7 @@ import (
 
 	"github.com/crio-appliance/crio/daemon/cgroups"
 	"github.com/crio-appliance/crio/daemon/events"
+	"github.com/crio-appliance/crio/daemon/fault"
 	"github.com/crio-appliance/crio/daemon/network"
 	"github.com/crio-appliance/crio/daemon/nsfile"
 	"github.com/crio-appliance/crio/daemon/pidns"
@@ -105,11 +107,31 @@ type Service struct {
 	containers Containers
 }
 
-// entry is a created pod with the lock that serialises its operations.
+// entry is a created pod and its two locks. op serialises the operations
+// that change the pod (Stop, Remove, UpdateResources) and is held across
+// their slow steps (container stops, CNI DEL); container operations that
+// need the pod to stay as it is (CreateContainer, StartContainer) share it
+// through Hold, so a Remove either runs before them (and they find no pod)
+// or after them (and sees their container). mu only guards sb and
+// removed, and is held just long enough to copy or replace them, so that
+// readers (Get, List, and through them status, stats and events) answer
+// from a snapshot at once instead of waiting behind a stopping pod.
+//
+// The record sb points to is never changed once published: an operation
+// works on a clone and publishes it with set.
 type entry struct {
+	op      sync.RWMutex
 	mu      sync.Mutex
-	sb      *Sandbox // guarded by mu; read under Service.mu for snapshots too
+	sb      *Sandbox
 	removed bool
+}
+
+// set publishes sb (a copy of it) as the pod's current record.
+func (e *entry) set(sb *Sandbox) {
+	c := sb.clone()
+	e.mu.Lock()
+	e.sb = c
+	e.mu.Unlock()
 }
 
 // New restores the pods recorded in StateDir: finished ones are listed as
@@ -167,6 +189,19 @@ func (s *Service) restore(sb *Sandbox) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), restoreTimeout)
 	defer cancel()
 	switch {
+	case sb.Pending == PendingRemove:
+		// A RemovePodSandbox was cut short: finish it. The container
+		// service, started next, removes the pod's containers as orphans.
+		s.log.Info("finishing the removal of a pod interrupted by a crash", "id", sb.ID, "name", sb.Name)
+		if err := s.release(ctx, sb); err != nil {
+			s.log.Warn("finishing an interrupted pod removal; keeping it as not ready", "id", sb.ID, "error", err)
+			sb.State = StateNotReady
+			if err := s.store.Save(sb); err != nil {
+				s.log.Warn("recording pod state", "id", sb.ID, "error", err)
+			}
+			return true
+		}
+		return false
 	case sb.State == StateCreating:
 		s.log.Info("cleaning up pod left half-created", "id", sb.ID, "name", sb.Name)
 		if err := s.release(ctx, sb); err != nil {
@@ -185,10 +220,22 @@ func (s *Service) restore(sb *Sandbox) bool {
 		if err := s.store.Save(sb); err != nil {
 			s.log.Warn("recording pod state", "id", sb.ID, "error", err)
 		}
+	case sb.Pending == PendingStop:
+		// A StopPodSandbox was cut short: finish it (no container service
+		// yet: this detaches the pod and stops its init; the kubelet stops
+		// the containers of a pod it sees not ready).
+		s.log.Info("finishing the stop of a pod interrupted by a crash", "id", sb.ID, "name", sb.Name)
+		if err := s.stopLocked(ctx, sb, nil); err != nil {
+			s.log.Warn("finishing an interrupted pod stop", "id", sb.ID, "error", err)
+			sb.State = StateNotReady
+			if err := s.store.Save(sb); err != nil {
+				s.log.Warn("recording pod state", "id", sb.ID, "error", err)
+			}
+		}
 	case sb.State == StateReady && !s.alive(sb):
 		s.log.Info("pod namespaces or init did not survive; marking it not ready", "id", sb.ID, "name", sb.Name)
 		// No container service yet: stopLocked only detaches the pod.
-		if err := s.stopLocked(ctx, sb); err != nil {
+		if err := s.stopLocked(ctx, sb, nil); err != nil {
 			s.log.Warn("detaching a dead pod", "id", sb.ID, "error", err)
 			sb.State = StateNotReady
 			if err := s.store.Save(sb); err != nil {
@@ -315,11 +362,19 @@ func (s *Service) create(ctx context.Context, sp *spec, cfg *runtimeapi.PodSandb
 	if cgPath == "" {
 		cgPath = filepath.Join(s.opts.DefaultCgroupParent, "pod-"+id)
 	}
+	// Intent first: a crash between the mkdir and the record must still
+	// leave a record naming the cgroup.
+	sb.CgroupIntent = cgPath
+	if err := s.store.Save(sb); err != nil {
+		return nil, err
+	}
+	fault.Point("sandbox-before-cgroup")
 	cg, err := s.opts.Cgroups.Create(cgPath)
 	if err != nil {
 		return nil, fmt.Errorf("pod cgroup: %w", err)
 	}
-	sb.Cgroup = cg
+	fault.Point("sandbox-after-cgroup")
+	sb.Cgroup, sb.CgroupIntent = cg, "" // the record now names it
 	if err := s.store.Save(sb); err != nil {
 		return nil, err
 	}
@@ -357,10 +412,24 @@ func (s *Service) create(ctx context.Context, sp *spec, cfg *runtimeapi.PodSandb
 	}
 
 	if !sp.hostNetwork {
-		res, err := s.opts.Network.Setup(ctx, s.netPod(sb, sp.ports))
+		np := s.netPod(sb, sp.ports)
+		// The network is recorded before the first plugin runs: a crash
+		// during or right after ADD leaves a record from which the next
+		// start runs DEL with the same container id, netns and network
+		// (a DEL of an unfinished ADD is allowed by the CNI spec).
+		np.BeforeAdd = func(name string) error {
+			sb.Network = name
+			if err := s.store.Save(sb); err != nil {
+				return err
+			}
+			fault.Point("sandbox-before-cni-add")
+			return nil
+		}
+		res, err := s.opts.Network.Setup(ctx, np)
 		if err != nil {
 			return nil, fmt.Errorf("pod network: %w", err)
 		}
+		fault.Point("sandbox-after-cni-add")
 		sb.Network, sb.IPs = res.Network, res.IPs
 		if err := s.store.Save(sb); err != nil {
 			return nil, err
@@ -375,6 +444,17 @@ func (s *Service) create(ctx context.Context, sp *spec, cfg *runtimeapi.PodSandb
 	}
 	s.log.Debug("pod created", "id", id, "name", name, "ips", sb.IPs, "duration", time.Since(start))
 	return sb, nil
+}
+
+// podPorts are the pod's port mappings, for a DEL. libcni's cache holds
+// them after a completed ADD; after a crash during ADD there is no cache,
+// and without them portmap's DEL leaves its iptables chains behind.
+func podPorts(sb *Sandbox) []network.PortMapping {
+	var sp spec
+	if err := sp.checkPorts(sb.Config.GetPortMappings()); err != nil {
+		return nil // validated at creation; a record cannot hold bad ones
+	}
+	return sp.ports
 }
 
 func (s *Service) netPod(sb *Sandbox, ports []network.PortMapping) network.Pod {
@@ -435,10 +515,11 @@ const initStopTimeout = 10 * time.Second
 // startInit starts the process that holds the pod's shared PID namespace,
 // in the pod's other namespaces and in a cgroup below the pod's.
 func (s *Service) startInit(sb *Sandbox) error {
-	cg, err := s.opts.Cgroups.Create(filepath.Join(sb.Cgroup.Path, "pod-init"))
+	cg, err := s.opts.Cgroups.Create(filepath.Join(sb.Cgroup.Path, initCgroupName))
 	if err != nil {
 		return fmt.Errorf("pod init cgroup: %w", err)
 	}
+	fault.Point("sandbox-after-init-cgroup")
 	sb.InitCgroup = cg
 	sb.PIDNS = filepath.Join(s.opts.NamespacesDir, "pidns", sb.ID)
 	if err := s.store.Save(sb); err != nil {
@@ -457,6 +538,7 @@ func (s *Service) startInit(sb *Sandbox) error {
 	if err != nil {
 		return fmt.Errorf("pod PID namespace: %w", err)
 	}
+	fault.Point("sandbox-after-init-start")
 	sb.Init = h
 	return s.store.Save(sb)
 }
@@ -603,34 +685,80 @@ func matches(sb *Sandbox, f Filter) bool {
 	return true
 }
 
-// lockLive finds a pod that is not removed and returns it locked; nil
-// when there is none (the caller treats that as done).
-func (s *Service) lockLive(id string) *entry {
+// Hold keeps pod id from being stopped, removed or changed until release
+// is called, for an operation that adds to the pod (a container created or
+// started in it). It fails with ErrNotFound when the pod is gone and, when
+// ready is asked for, with ErrNotReady when the pod is not ready. Holds of
+// one pod do not exclude each other; Stop and Remove wait for them, and
+// new holds wait for a Stop or Remove in progress. Do not hold one pod
+// twice in one operation (a waiting Remove would deadlock it).
+func (s *Service) Hold(id string, ready bool) (release func(), err error) {
 	e := s.lookup(id)
 	if e == nil {
-		return nil
+		return nil, fmt.Errorf("%w: %q", ErrNotFound, clip(id))
 	}
+	e.op.RLock()
 	e.mu.Lock()
-	if e.removed {
-		e.mu.Unlock()
-		return nil
+	removed, sb := e.removed, e.sb
+	e.mu.Unlock()
+	switch {
+	case removed:
+		e.op.RUnlock()
+		return nil, fmt.Errorf("%w: %q", ErrNotFound, clip(id))
+	case ready && sb.State != StateReady:
+		e.op.RUnlock()
+		return nil, fmt.Errorf("%w: pod %s is %s", ErrNotReady, sb.ID, sb.State)
 	}
-	return e
+	var once sync.Once
+	return func() { once.Do(e.op.RUnlock) }, nil
+}
+
+// lockLive finds a pod that is not removed, takes its operation lock and
+// returns it with a working copy of its record; nil when there is none
+// (the caller treats that as done). The caller unlocks e.op.
+func (s *Service) lockLive(id string) (*entry, *Sandbox) {
+	e := s.lookup(id)
+	if e == nil {
+		return nil, nil
+	}
+	e.op.Lock()
+	e.mu.Lock()
+	removed, work := e.removed, e.sb.clone()
+	e.mu.Unlock()
+	if removed {
+		e.op.Unlock()
+		return nil, nil
+	}
+	return e, work
 }
 
 // Stop stops the pod's containers and detaches it from the network. An
 // unknown id is not an error, and stopping twice is fine (the kubelet
 // retries and calls Stop before Remove).
 func (s *Service) Stop(ctx context.Context, id string) error {
-	e := s.lockLive(id)
+	e, work := s.lockLive(id)
 	if e == nil {
 		return nil
 	}
-	defer e.mu.Unlock()
-	return s.stopLocked(ctx, e.sb)
+	defer e.op.Unlock()
+	return s.stopLocked(ctx, work, e.set)
 }
 
-func (s *Service) stopLocked(ctx context.Context, sb *Sandbox) error {
+// stopLocked stops the pod whose record is sb, a working copy the caller
+// owns. publish (nil at start, before anyone reads) makes each step's
+// result visible to readers as soon as it is recorded.
+func (s *Service) stopLocked(ctx context.Context, sb *Sandbox, publish func(*Sandbox)) error {
+	if publish == nil {
+		publish = func(*Sandbox) {}
+	}
+	// Recorded first, so a crash half-way is finished by the next start
+	// (a Remove in progress keeps its own mark).
+	if sb.Pending == "" {
+		sb.Pending = PendingStop
+		if err := s.store.Save(sb); err != nil {
+			return err
+		}
+	}
 	wasReady := sb.State == StateReady
 	s.mu.Lock()
 	ctrs := s.containers
@@ -644,14 +772,21 @@ func (s *Service) stopLocked(ctx context.Context, sb *Sandbox) error {
 		return fmt.Errorf("stop pod %s: %w", sb.ID, err)
 	}
 	sb.Init = nil
+	publish(sb)
 	if sb.Network != "" {
-		if err := s.opts.Network.Teardown(ctx, s.netPod(sb, nil)); err != nil {
+		fault.Point("sandbox-stop-before-cni-del")
+		if err := s.opts.Network.Teardown(ctx, s.netPod(sb, podPorts(sb))); err != nil {
 			return fmt.Errorf("stop pod %s: %w", sb.ID, err)
 		}
 		sb.Network, sb.IPs = "", nil
 	}
 	sb.State = StateNotReady
-	if err := s.store.Save(sb); err != nil {
+	if sb.Pending == PendingStop {
+		sb.Pending = ""
+	}
+	err := s.store.Save(sb)
+	publish(sb)
+	if err != nil {
 		return err
 	}
 	if wasReady {
@@ -663,12 +798,17 @@ func (s *Service) stopLocked(ctx context.Context, sb *Sandbox) error {
 // Remove stops the pod if needed and removes everything it owns. An unknown
 // id is not an error; after a partial failure a retry finishes the job.
 func (s *Service) Remove(ctx context.Context, id string) error {
-	e := s.lockLive(id)
+	e, sb := s.lockLive(id)
 	if e == nil {
 		return nil
 	}
-	defer e.mu.Unlock()
-	sb := e.sb
+	defer e.op.Unlock()
+	// Recorded first, so a crash half-way is finished by the next start.
+	sb.Pending = PendingRemove
+	if err := s.store.Save(sb); err != nil {
+		return err
+	}
+	fault.Point("sandbox-remove-after-intent")
 	s.mu.Lock()
 	ctrs := s.containers
 	s.mu.Unlock()
@@ -680,6 +820,7 @@ func (s *Service) Remove(ctx context.Context, id string) error {
 	snap := sb.clone()
 	if err := s.release(ctx, sb); err != nil {
 		_ = s.store.Save(sb) // keep what is left on record for the retry
+		e.set(sb)
 		return err
 	}
 	if snap.State == StateReady {
@@ -687,11 +828,69 @@ func (s *Service) Remove(ctx context.Context, id string) error {
 		s.publish(events.Stopped, snap.clone())
 	}
 	s.publish(events.Deleted, snap)
+	e.mu.Lock()
 	e.removed = true
+	e.mu.Unlock()
 	s.mu.Lock()
 	delete(s.byID, sb.ID)
 	s.mu.Unlock()
 	s.names.Forget(sb.Name, sb.ID)
+	return nil
+}
+
+// initCgroupName is the pod init's cgroup, below the pod's.
+const initCgroupName = "pod-init"
+
+// reapInitCgroup kills what runs in the pod init's cgroup below pod (only
+// the pod init ever does) and removes that cgroup, in every hierarchy.
+func reapInitCgroup(pod *cgroups.Cgroup) error {
+	if pod == nil {
+		return nil
+	}
+	var errs []error
+	for _, d := range pod.Dirs {
+		dir := filepath.Join(d, initCgroupName)
+		for try := 0; try < 100; try++ {
+			b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+			if err != nil || len(strings.TrimSpace(string(b))) == 0 {
+				break
+			}
+			for _, f := range strings.Fields(string(b)) {
+				if pid, err := strconv.Atoi(f); err == nil && pid > 0 {
+					_ = unix.Kill(pid, unix.SIGKILL)
+				}
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if err := unix.Rmdir(dir); err != nil && !errors.Is(err, unix.ENOENT) {
+			errs = append(errs, fmt.Errorf("remove pod init cgroup %s: %w", dir, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// undoCgroupIntent removes a pod cgroup whose creation was recorded as an
+// intent but never completed (a crash in between). Only a cgroup crio
+// names itself (pod-<id> below the default parent) is removed: a
+// cgroup_parent the kubelet gave is the kubelet's to remove.
+func (s *Service) undoCgroupIntent(sb *Sandbox) error {
+	own := filepath.Join(s.opts.DefaultCgroupParent, "pod-"+sb.ID)
+	if sb.CgroupIntent != own {
+		return nil
+	}
+	// Create is idempotent and returns the leaf in every hierarchy; the
+	// leaves are all this pod's, whether or not this call made them.
+	cg, err := s.opts.Cgroups.Create(own)
+	if err != nil {
+		return fmt.Errorf("pod cgroup %s: %w", own, err)
+	}
+	cg.Created = slices.Clone(cg.Dirs)
+	if err := cgroups.Remove(cg); err != nil {
+		return err
+	}
+	if err := cgroups.RemoveHybrid(own); err != nil {
+		s.log.Warn("removing the pod's cgroup2 directory", "id", sb.ID, "error", err)
+	}
 	return nil
 }
 
@@ -711,7 +910,7 @@ func (s *Service) release(ctx context.Context, sb *Sandbox) error {
 		sb.PIDNS = ""
 	}
 	if sb.Network != "" {
-		if err := s.opts.Network.Teardown(ctx, s.netPod(sb, nil)); err != nil {
+		if err := s.opts.Network.Teardown(ctx, s.netPod(sb, podPorts(sb))); err != nil {
 			errs = append(errs, err)
 		} else {
 			sb.Network, sb.IPs = "", nil
@@ -732,6 +931,14 @@ func (s *Service) release(ctx context.Context, sb *Sandbox) error {
 			*p = ""
 		}
 	}
+	if sb.Init == nil {
+		// A crash between making the init cgroup or starting the init and
+		// recording them leaves a cgroup (maybe with the init in it) the
+		// record does not name; it would keep the pod cgroup busy.
+		if err := reapInitCgroup(sb.Cgroup); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if sb.InitCgroup != nil && sb.Init == nil {
 		if err := cgroups.Remove(sb.InitCgroup); err != nil {
 			errs = append(errs, err)
@@ -749,6 +956,13 @@ func (s *Service) release(ctx context.Context, sb *Sandbox) error {
 				s.log.Warn("removing the pod's cgroup2 directory", "id", sb.ID, "error", err)
 			}
 			sb.Cgroup = nil
+		}
+	}
+	if sb.Cgroup == nil && sb.CgroupIntent != "" && len(errs) == 0 {
+		if err := s.undoCgroupIntent(sb); err != nil {
+			errs = append(errs, err)
+		} else {
+			sb.CgroupIntent = ""
 		}
 	}
 	if len(errs) > 0 {

@@ -34,6 +34,7 @@ const (
 	maxMapTotalBytes  = 256 << 10
 	maxSysctls        = 256
 	maxRuntimeHandler = 253
+	maxID             = 1<<32 - 2 // the largest uid/gid; (uid_t)-1 means "unchanged"
 )
 
 // k8s object names and namespaces are DNS subdomains; uids are UUIDs. The
@@ -129,6 +130,18 @@ func validate(cfg *runtimeapi.PodSandboxConfig, handler string, defaultSysctls [
 	}
 	if u := nsOpts.GetUsernsOptions(); u != nil && u.Mode != runtimeapi.NamespaceMode_NODE {
 		return nil, invalid("config.linux.security_context.namespace_options.userns_options.mode", "user namespaces (mode %s) are not supported; use NODE", u.Mode)
+	}
+
+	// The CRI says a runtime MUST refuse a pod-level group without a user (a
+	// pod has no run_as_username, only run_as_user): the group would
+	// otherwise be paired with whatever user the image names.
+	if g := sc.GetRunAsGroup(); g != nil {
+		if sc.GetRunAsUser() == nil {
+			return nil, invalid("config.linux.security_context.run_as_group", "needs run_as_user")
+		}
+		if g.GetValue() < 0 || g.GetValue() > maxID {
+			return nil, invalid("config.linux.security_context.run_as_group", "%d is not a valid gid", g.GetValue())
+		}
 	}
 
 	if cfg.Hostname != "" {

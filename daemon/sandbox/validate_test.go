@@ -94,6 +94,9 @@ func TestValidateRejects(t *testing.T) {
 			c.Linux.SecurityContext = &runtimeapi.LinuxSandboxSecurityContext{NamespaceOptions: &runtimeapi.NamespaceOption{
 				UsernsOptions: &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD}}}
 		},
+		"config.linux.security_context.run_as_group": func(c *runtimeapi.PodSandboxConfig) {
+			c.Linux.SecurityContext = &runtimeapi.LinuxSandboxSecurityContext{RunAsGroup: &runtimeapi.Int64Value{Value: 1000}}
+		},
 		"config.annotations": func(c *runtimeapi.PodSandboxConfig) {
 			c.Annotations = map[string]string{"k": strings.Repeat("v", 300<<10)}
 		},
@@ -106,6 +109,22 @@ func TestValidateRejects(t *testing.T) {
 		if !errors.As(err, &inv) || inv.Field != field {
 			t.Errorf("%s: got %v", field, err)
 		}
+	}
+	// A group with a user is fine, also uid and gid 0.
+	for _, sc := range []*runtimeapi.LinuxSandboxSecurityContext{
+		{RunAsGroup: &runtimeapi.Int64Value{Value: 1000}, RunAsUser: &runtimeapi.Int64Value{Value: 1000}},
+		{RunAsGroup: &runtimeapi.Int64Value{Value: 0}, RunAsUser: &runtimeapi.Int64Value{Value: 0}},
+	} {
+		cfg := goodConfig()
+		cfg.Linux.SecurityContext = sc
+		if _, err := validate(cfg, "", nil, "cgroupfs"); err != nil {
+			t.Errorf("run_as_group with a user %v: %v", sc, err)
+		}
+	}
+	cfg := goodConfig()
+	cfg.Linux.SecurityContext = &runtimeapi.LinuxSandboxSecurityContext{RunAsGroup: &runtimeapi.Int64Value{Value: -1}, RunAsUser: &runtimeapi.Int64Value{Value: 0}}
+	if _, err := validate(cfg, "", nil, "cgroupfs"); err == nil {
+		t.Error("negative run_as_group accepted")
 	}
 	if _, err := validate(nil, "", nil, "cgroupfs"); err == nil {
 		t.Error("nil config accepted")

@@ -142,7 +142,10 @@ func TestImageServerErrorCodes(t *testing.T) {
 		{&image.Error{Kind: image.ErrUnauthenticated, Msg: "m"}, codes.Unauthenticated},
 		{&image.Error{Kind: image.ErrInvalidReference, Msg: "m"}, codes.InvalidArgument},
 		{&image.Error{Kind: image.ErrDenied, Msg: "m"}, codes.PermissionDenied},
-		{&image.Error{Kind: image.ErrUnavailable, Msg: "m"}, codes.Unavailable},
+		// A registry's trouble is never Unavailable (that reads as "crio is down").
+		{&image.Error{Kind: image.ErrUnreachable, Msg: "m"}, codes.FailedPrecondition},
+		{&image.Error{Kind: image.ErrRegistryTLS, Msg: "m"}, codes.FailedPrecondition},
+		{&image.Error{Kind: image.ErrRegistryFailed, Msg: "m"}, codes.Unknown},
 		{&image.Error{Kind: image.ErrPullStalled, Msg: "m"}, codes.DeadlineExceeded},
 		{fmt.Errorf("pulling: %w", context.DeadlineExceeded), codes.DeadlineExceeded},
 		{fmt.Errorf("pulling: %w", context.Canceled), codes.Canceled},

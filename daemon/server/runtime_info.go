@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"log/slog"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
@@ -40,6 +41,7 @@ type RuntimeInfo struct {
 	cgroupDriver runtimeapi.CgroupDriver
 	network      NetworkReadiness
 	handlers     RuntimeHandlerLister // nil: none reported
+	log          *slog.Logger         // never nil once served
 }
 
 // RuntimeHandlerLister lists the runtime handlers and what they can do;
@@ -112,4 +114,17 @@ func (h *RuntimeInfo) RuntimeConfig(context.Context, *runtimeapi.RuntimeConfigRe
 	return &runtimeapi.RuntimeConfigResponse{
 		Linux: &runtimeapi.LinuxRuntimeConfiguration{CgroupDriver: h.cgroupDriver},
 	}, nil
+}
+
+// UpdateRuntimeConfig accepts what the kubelet sends on every node status
+// sync (the node's pod CIDR) and answers success, as CRI-O does: pod
+// addresses come from the CNI configuration (host-local's range), so crio
+// has nothing to change. The CIDR is logged at debug for troubleshooting.
+func (h *RuntimeInfo) UpdateRuntimeConfig(ctx context.Context, req *runtimeapi.UpdateRuntimeConfigRequest) (*runtimeapi.UpdateRuntimeConfigResponse, error) {
+	log := h.log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log.DebugContext(ctx, "UpdateRuntimeConfig", "pod_cidr", req.GetRuntimeConfig().GetNetworkConfig().GetPodCidr())
+	return &runtimeapi.UpdateRuntimeConfigResponse{}, nil
 }

@@ -69,7 +69,7 @@ func New(opts Options) *grpc.Server {
 	if image == nil {
 		image = runtimeapi.UnimplementedImageServiceServer{}
 	}
-	runtimeapi.RegisterImageServiceServer(s, image)
+	runtimeapi.RegisterImageServiceServer(s, imageStreams{image})
 	return s
 }
 
@@ -86,6 +86,7 @@ type runtimeServer struct {
 	*Stats
 	*Resources
 	*Streams
+	*ListStreams
 }
 
 type unimplemented struct {
@@ -97,7 +98,11 @@ func newRuntimeServer(opts Options) *runtimeServer {
 	if hl, ok := opts.Containers.(RuntimeHandlerLister); ok {
 		info.handlers = hl
 	}
-	return &runtimeServer{
+	info.log = opts.Logger
+	if info.log == nil {
+		info.log = slog.New(slog.DiscardHandler)
+	}
+	rs := &runtimeServer{
 		RuntimeInfo:     info,
 		PodSandboxes:    NewPodSandboxes(opts.Sandbox),
 		Containers:      NewContainers(opts.Containers),
@@ -106,6 +111,8 @@ func newRuntimeServer(opts Options) *runtimeServer {
 		Resources:       NewResources(opts.Resources),
 		Streams:         NewStreams(opts.Streams),
 	}
+	rs.ListStreams = &ListStreams{list: rs}
+	return rs
 }
 
 var _ runtimeapi.RuntimeServiceServer = (*runtimeServer)(nil)

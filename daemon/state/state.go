@@ -111,7 +111,8 @@ func (r Records[T]) Delete(id string) error {
 	return nil
 }
 
-// LoadAll reads every record. A record that cannot be read or decoded, or
+// LoadAll reads every record, at start (it removes temporary files that a
+// crash left from interrupted writes). A record that cannot be read or decoded, or
 // whose id does not match its file name, is reported in errs and skipped,
 // so one bad file does not hide the others.
 func (r Records[T]) LoadAll() (out []T, errs []error) {
@@ -124,6 +125,13 @@ func (r Records[T]) LoadAll() (out []T, errs []error) {
 	}
 	for _, e := range entries {
 		name := e.Name()
+		if !e.IsDir() && strings.HasPrefix(name, ".") && strings.Contains(name, ".json.tmp") {
+			// A write cut short by a crash before its rename: never a
+			// record, and nothing else would ever remove it. LoadAll runs
+			// at start, before any Save of this daemon.
+			_ = os.Remove(filepath.Join(r.Dir, name))
+			continue
+		}
 		id, ok := strings.CutSuffix(name, ".json")
 		if e.IsDir() || !ok || strings.HasPrefix(name, ".") {
 			continue

@@ -48,6 +48,13 @@ func TestRecordsRoundTrip(t *testing.T) {
 	if len(got) != 2 || len(errs) != 2 {
 		t.Fatalf("LoadAll: %d records, errors %v; want 2 and 2", len(got), errs)
 	}
+	// The torn temp file (a crash mid-write) is removed, nothing else.
+	if _, err := os.Stat(filepath.Join(dir, ".x.json.tmp123")); !os.IsNotExist(err) {
+		t.Errorf("torn temp file kept: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, strings.Repeat("1", 64)+".json")); err != nil {
+		t.Errorf("a bad record was removed: %v", err)
+	}
 	notes := map[string]string{}
 	for _, r := range got {
 		notes[r.ID] = r.Note

@@ -225,6 +225,12 @@ type ctrEnv struct {
 // busybox image pulled.
 func startCtrDaemon(t testing.TB, dropIns map[string]string) *ctrEnv {
 	t.Helper()
+	return startCtrDaemonEnv(t, dropIns, nil)
+}
+
+// startCtrDaemonEnv is startCtrDaemon with extra environment for crio.
+func startCtrDaemonEnv(t testing.TB, dropIns map[string]string, env []string) *ctrEnv {
+	t.Helper()
 	RequireRoot(t)
 	for _, b := range []string{"runc", "conmon"} {
 		if _, err := exec.LookPath(b); err != nil {
@@ -251,7 +257,7 @@ func startCtrDaemon(t testing.TB, dropIns map[string]string) *ctrEnv {
 	for k, v := range dropIns {
 		ins[k] = v
 	}
-	d := StartDaemon(t, Options{Dir: dir, DropIns: ins, Env: []string{"CONTAINERS_REGISTRIES_CONF=" + regConf}})
+	d := StartDaemon(t, Options{Dir: dir, DropIns: ins, Env: append([]string{"CONTAINERS_REGISTRIES_CONF=" + regConf}, env...)})
 	t.Cleanup(func() { removeAllContainersAndPods(d) })
 	e := &ctrEnv{d: d, n: n, reg: reg, image: reg.Host + "/it/busybox:latest"}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

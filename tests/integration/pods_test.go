@@ -352,6 +352,10 @@ func TestBadPodConfigsRefused(t *testing.T) {
 			c.Linux.SecurityContext = &runtimeapi.LinuxSandboxSecurityContext{NamespaceOptions: &runtimeapi.NamespaceOption{Network: runtimeapi.NamespaceMode_TARGET}}
 		}},
 		{"config.labels", func(c *runtimeapi.PodSandboxConfig) { c.Labels = map[string]string{"": "x"} }},
+		// The CRI: a pod-level group without a user MUST be refused.
+		{"config.linux.security_context.run_as_group", func(c *runtimeapi.PodSandboxConfig) {
+			c.Linux.SecurityContext = &runtimeapi.LinuxSandboxSecurityContext{RunAsGroup: &runtimeapi.Int64Value{Value: 1000}}
+		}},
 	}
 	for _, tc := range cases {
 		cfg := podConfig("bad")
