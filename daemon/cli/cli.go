@@ -22,6 +22,7 @@ import (
 	"github.com/crio-appliance/crio/daemon/daemon"
 	"github.com/crio-appliance/crio/daemon/httpapi"
 	"github.com/crio-appliance/crio/daemon/logging"
+	"github.com/crio-appliance/crio/daemon/nodecheck"
 	"github.com/crio-appliance/crio/daemon/version"
 )
 
@@ -98,7 +99,9 @@ Commands:
   version [--json]                      print version and build information
   config [--default] [--origin]         print the effective configuration as TOML
                                         (--origin: name the file or flag that set each key)
-  config validate                       check the configuration; exit 1 listing every error
+  config validate                       check the node's runtime configuration (crio.conf, registries.conf,
+                                        policy.json, CNI, seccomp, runtime binaries); exit 1 listing every error
+  config validate --ignition F [--root D]  the same, on the node as Ignition config F would leave root D
   status [info|config] [--socket PATH]  ask a running daemon for its info or configuration
   help                                  print this help
 
@@ -160,13 +163,18 @@ func cmdConfig(g *Global, args []string, env Env) int {
 	fs := subFlags("config", env)
 	defaults := fs.Bool("default", false, "print the built-in defaults instead")
 	origin := fs.Bool("origin", false, "name the file:line or flag that set each non-default key")
+	ign := fs.String("ignition", "", "validate: check the node as this Ignition config would leave it")
+	root := fs.String("root", "/", "validate --ignition: the node's root directory (never written)")
 	operands, err := parseInterspersed(fs, args)
 	if err != nil {
 		return usageExit(err)
 	}
 	switch {
 	case len(operands) == 1 && operands[0] == "validate":
-		return validate(g, env)
+		return validate(g, *ign, *root, env)
+	case *ign != "":
+		fmt.Fprintln(env.Stderr, "crio config: --ignition goes with 'crio config validate'")
+		return ExitUsage
 	case len(operands) > 0:
 		fmt.Fprintf(env.Stderr, "crio config: unknown argument %q (did you mean 'crio config validate'?)\n", operands[0])
 		return ExitUsage
@@ -183,16 +191,51 @@ func cmdConfig(g *Global, args []string, env Env) int {
 	return ExitOK
 }
 
-func validate(g *Global, env Env) int {
-	res, ok := load(g, env)
-	if !ok {
+func validate(g *Global, ignition, root string, env Env) int {
+	opts := nodecheck.Options{
+		Sources:           g.Sources,
+		RegistriesConf:    os.Getenv(RegistriesConfEnv),
+		RegistriesConfDir: os.Getenv(RegistriesConfDirEnv),
+	}
+	var rep *nodecheck.Report
+	if ignition == "" {
+		rep = nodecheck.Check(opts)
+	} else {
+		raw, err := os.ReadFile(ignition)
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "crio config validate: %v\n", err)
+			return ExitError
+		}
+		ign, errs, warns := nodecheck.ParseIgnition(raw)
+		for _, w := range warns {
+			fmt.Fprintf(env.Stderr, "warning: %s\n", w)
+		}
+		if ign == nil {
+			printConfigError(env.Stderr, errs)
+			return ExitError
+		}
+		rep, err = nodecheck.CheckIgnition(ign, root, opts)
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "crio config validate: %v\n", err)
+			return ExitError
+		}
+		rep.Errors = append(errs, rep.Errors...)
+	}
+	for _, w := range rep.Warnings {
+		fmt.Fprintf(env.Stderr, "warning: %s\n", w)
+	}
+	if !rep.OK() {
+		printConfigError(env.Stderr, rep.Errors)
 		return ExitError
 	}
-	files := "defaults only"
-	if len(res.Files) > 0 {
-		files = strings.Join(res.Files, ", ")
+	what := "defaults only"
+	if len(rep.Files) > 0 {
+		what = strings.Join(rep.Files, ", ")
 	}
-	fmt.Fprintf(env.Stdout, "configuration is valid (%s)\n", files)
+	if ignition != "" {
+		what = ignition + " over " + root + ": " + what
+	}
+	fmt.Fprintf(env.Stdout, "configuration is valid (%s)\n", what)
 	return ExitOK
 }
 
