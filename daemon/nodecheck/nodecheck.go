@@ -87,6 +87,7 @@ func Check(opts Options) *Report {
 		c.seccomp(cfg)
 		c.handlers(cfg)
 	}
+	sortByFile(c.rep.Errors)
 	return &c.rep
 }
 
@@ -623,4 +624,21 @@ func (c *checker) exe(p string) bool {
 		return true
 	}
 	return c.opts.altRoot != "" && executable(filepath.Join(c.opts.altRoot, p))
+}
+
+// sortByFile orders diagnostics by line within each file, keeping files in
+// the order their first diagnostic came.
+func sortByFile(errs config.Errors) {
+	rank := map[string]int{}
+	for _, d := range errs {
+		if _, ok := rank[d.File]; !ok {
+			rank[d.File] = len(rank)
+		}
+	}
+	slices.SortStableFunc(errs, func(a, b config.Diagnostic) int {
+		if rank[a.File] != rank[b.File] {
+			return rank[a.File] - rank[b.File]
+		}
+		return a.Line - b.Line
+	})
 }
