@@ -363,7 +363,7 @@ func checkLocation(loc string, allowEmpty bool) error {
 	if strings.Contains(loc, "://") {
 		return fmt.Errorf("%q: a location has no scheme (drop %q)", loc, loc[:strings.Index(loc, "://")+3])
 	}
-	if strings.ContainsAny(loc, " \t") || strings.HasSuffix(loc, "/") && len(loc) > 1 && strings.Count(loc, "/") == 1 && false {
+	if strings.ContainsAny(loc, " \t") {
 		return fmt.Errorf("%q: contains whitespace", loc)
 	}
 	return nil
