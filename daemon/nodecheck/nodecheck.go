@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/containernetworking/cni/libcni"
@@ -72,8 +73,9 @@ type Report struct {
 func (r *Report) OK() bool { return len(r.Errors) == 0 }
 
 type checker struct {
-	opts Options
-	rep  Report
+	opts   Options
+	rep    Report
+	origin map[string]string // crio's key origins, host paths
 }
 
 // Check runs every check.
@@ -154,6 +156,31 @@ func (c *checker) crio() {
 		c.rep.Files = append(c.rep.Files, c.node(f))
 	}
 	c.rep.Config = res.Config
+	c.origin = res.Origin
+}
+
+// keyErrf reports a problem with crio key at the file and line that set
+// it, or the key's table in the handler's file, or the built-in defaults.
+func (c *checker) keyErrf(key string, fallbacks []string, format string, a ...any) {
+	for _, k := range append([]string{key}, fallbacks...) {
+		o, ok := c.origin[k]
+		if !ok {
+			continue
+		}
+		if strings.HasPrefix(o, "flag ") {
+			c.rep.Errors = append(c.rep.Errors, config.Diagnostic{File: o, Key: key, Msg: fmt.Sprintf(format, a...)})
+			return
+		}
+		file, line := o, 0
+		if i := strings.LastIndex(o, ":"); i > 0 {
+			if n, err := strconv.Atoi(o[i+1:]); err == nil {
+				file, line = o[:i], n
+			}
+		}
+		c.errf(c.node(file), line, key, format, a...)
+		return
+	}
+	c.rep.Errors = append(c.rep.Errors, config.Diagnostic{File: "crio defaults", Key: key, Msg: fmt.Sprintf(format, a...)})
 }
 
 // rewrite replaces host paths under Root in a loader message with their
@@ -381,7 +408,7 @@ func (c *checker) policy(cfg *config.Config) {
 		return
 	}
 	if err != nil {
-		c.errf(p, 0, "crio.image.signature_policy", "%v", errors.Unwrap(err))
+		c.keyErrf("crio.image.signature_policy", nil, "%s: %v", p, errors.Unwrap(err))
 		return
 	}
 	c.rep.Files = append(c.rep.Files, p)
@@ -536,7 +563,7 @@ func (c *checker) seccomp(cfg *config.Config) {
 	c.rep.Files = append(c.rep.Files, p)
 	data, err := os.ReadFile(c.host(p))
 	if err != nil {
-		c.errf(p, 0, "crio.runtime.seccomp_profile", "%v", errors.Unwrap(err))
+		c.keyErrf("crio.runtime.seccomp_profile", nil, "%s: %v", p, errors.Unwrap(err))
 		return
 	}
 	var prof struct {
@@ -571,14 +598,14 @@ func (c *checker) handlers(cfg *config.Config) {
 			bin = n
 		}
 		if msg := c.lookPath(bin); msg != "" {
-			c.errf(c.handlerFile(), 0, "crio.runtime.runtimes."+n+".runtime_path", "%s", msg)
+			c.keyErrf("crio.runtime.runtimes."+n+".runtime_path", nil, "%s", msg)
 		}
 		mon := h.MonitorPath
 		if mon == "" {
 			mon = "conmon"
 		}
 		if msg := c.lookPath(mon); msg != "" {
-			c.errf(c.handlerFile(), 0, "crio.runtime.runtimes."+n+".monitor_path", "%s", msg)
+			c.keyErrf("crio.runtime.runtimes."+n+".monitor_path", nil, "%s", msg)
 		}
 	}
 }
@@ -602,19 +629,6 @@ func (c *checker) lookPath(bin string) string {
 		return ""
 	}
 	return fmt.Sprintf("%q not found in PATH (%s)", bin, path)
-}
-
-// handlerFile names the configuration in diagnostics about values that may
-// come from any of its files.
-func (c *checker) handlerFile() string {
-	if n := len(c.rep.Files); n > 0 {
-		for _, f := range c.rep.Files {
-			if strings.HasPrefix(f, filepath.Dir(c.opts.Sources.ConfigFile)) {
-				return f
-			}
-		}
-	}
-	return c.opts.Sources.ConfigFile
 }
 
 // exe says whether the node path p is an executable file, under Root or

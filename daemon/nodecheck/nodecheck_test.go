@@ -137,8 +137,11 @@ seccomp_profile = "/etc/crio/seccomp.json"
 runtime_path = "/usr/bin/crun"
 `, 0o644)
 	write(t, root, "/etc/crio/seccomp.json", "{]", 0o644)
+	// conmon missing: the handler's monitor_path default does not resolve.
+	os.Remove(filepath.Join(root, "usr/bin/conmon"))
 	wantErr(t, check(t, root),
-		"crio.runtime.runtimes.crun.runtime_path: /usr/bin/crun does not exist",
+		"/etc/crio/crio.conf.d/10-h.conf:4: crio.runtime.runtimes.crun.runtime_path: /usr/bin/crun does not exist",
+		`crio defaults: crio.runtime.runtimes.crun.monitor_path: "conmon" not found in PATH`,
 		"/etc/crio/seccomp.json:1: not a seccomp profile")
 }
 
