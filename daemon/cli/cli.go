@@ -23,6 +23,7 @@ import (
 	"github.com/crio-appliance/crio/daemon/daemon"
 	"github.com/crio-appliance/crio/daemon/httpapi"
 	"github.com/crio-appliance/crio/daemon/logging"
+	"github.com/crio-appliance/crio/daemon/nodecheck"
 	"github.com/crio-appliance/crio/daemon/version"
 )
 
@@ -193,7 +194,14 @@ func cmdConfig(g *Global, args []string, env Env) int {
 	}
 	switch {
 	case len(operands) == 1 && operands[0] == "validate":
-		return validate(g, env)
+		root := strFlag(fs, "root")
+		if root == "" {
+			root = "/"
+		}
+		return validate(g, strFlag(fs, "ignition"), root, env)
+	case strFlag(fs, "ignition") != "":
+		fmt.Fprintln(env.Stderr, "crio config: --ignition goes with 'crio config validate'")
+		return ExitUsage
 	case len(operands) > 0:
 		fmt.Fprintf(env.Stderr, "crio config: unknown argument %q (did you mean 'crio config validate'?)\n", operands[0])
 		return ExitUsage
@@ -210,16 +218,51 @@ func cmdConfig(g *Global, args []string, env Env) int {
 	return ExitOK
 }
 
-func validate(g *Global, env Env) int {
-	res, ok := load(g, env)
-	if !ok {
+func validate(g *Global, ignition, root string, env Env) int {
+	opts := nodecheck.Options{
+		Sources:           g.Sources,
+		RegistriesConf:    os.Getenv(RegistriesConfEnv),
+		RegistriesConfDir: os.Getenv(RegistriesConfDirEnv),
+	}
+	var rep *nodecheck.Report
+	if ignition == "" {
+		rep = nodecheck.Check(opts)
+	} else {
+		raw, err := os.ReadFile(ignition)
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "crio config validate: %v\n", err)
+			return ExitError
+		}
+		ign, errs, warns := nodecheck.ParseIgnition(raw)
+		for _, w := range warns {
+			fmt.Fprintf(env.Stderr, "warning: %s\n", w)
+		}
+		if ign == nil {
+			printConfigError(env.Stderr, errs)
+			return ExitError
+		}
+		rep, err = nodecheck.CheckIgnition(ign, root, opts)
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "crio config validate: %v\n", err)
+			return ExitError
+		}
+		rep.Errors = append(errs, rep.Errors...)
+	}
+	for _, w := range rep.Warnings {
+		fmt.Fprintf(env.Stderr, "warning: %s\n", w)
+	}
+	if !rep.OK() {
+		printConfigError(env.Stderr, rep.Errors)
 		return ExitError
 	}
-	files := "defaults only"
-	if len(res.Files) > 0 {
-		files = strings.Join(res.Files, ", ")
+	what := "defaults only"
+	if len(rep.Files) > 0 {
+		what = strings.Join(rep.Files, ", ")
 	}
-	fmt.Fprintf(env.Stdout, "configuration is valid (%s)\n", files)
+	if ignition != "" {
+		what = ignition + " over " + root + ": " + what
+	}
+	fmt.Fprintf(env.Stdout, "configuration is valid (%s)\n", what)
 	return ExitOK
 }
 

@@ -123,12 +123,15 @@ var Commands = []Command{
 		Name: "config",
 		Forms: []Doc{
 			{"[--default] [--origin]", "print the effective configuration as TOML\n(--origin: name the file or flag that set each key)"},
-			{"validate", "check the configuration; exit 1 listing every error"},
+			{"validate", "check the node's runtime configuration (crio.conf, registries.conf,\npolicy.json, CNI, seccomp, runtime binaries); exit 1 listing every error"},
+			{"validate --ignition F [--root D]", "the same, on the node as Ignition config F would leave root D"},
 		},
 		Description: "Print the effective configuration (the files merged, then the global flags applied) as commented TOML that crio accepts back as a configuration file.",
 		Flags: []Flag{
 			{Long: "default", Usage: "print the built-in defaults instead"},
 			{Long: "origin", Usage: "name the file:line or flag that set each non-default key"},
+			{Long: "ignition", Arg: "FILE", Complete: CompleteFile, Usage: "validate: check the node as this Ignition config would leave it"},
+			{Long: "root", Arg: "DIR", Complete: CompleteDir, Usage: "validate --ignition: the node's root directory (default /; never written)"},
 		},
 		Operands: []Doc{{"validate", "check the configuration files and flags without starting anything: exit 0, or exit 1 listing every error with its file, line and key"}},
 	},
