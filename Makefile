@@ -127,6 +127,8 @@ install: gen-docs
 	$(INSTALL) -m 0755 $(CRIO_BIN) $(DESTDIR)$(bindir)/crio
 	$(SUBST) systemd/crio.service.in >$(GEN)/crio.service
 	$(INSTALL) -m 0644 $(GEN)/crio.service $(DESTDIR)$(systemdunitdir)/crio.service
+	$(SUBST) systemd/crio-firstboot.service.in >$(GEN)/crio-firstboot.service
+	$(INSTALL) -m 0644 $(GEN)/crio-firstboot.service $(DESTDIR)$(systemdunitdir)/crio-firstboot.service
 	$(SUBST) packaging/10-crio.conf.in >$(GEN)/10-crio.conf
 	$(INSTALL) -m 0644 $(GEN)/10-crio.conf $(DESTDIR)$(sysconfdir)/crio/crio.conf.d/10-crio.conf
 	$(INSTALL) -m 0644 packaging/crio.env $(DESTDIR)$(ENVFILE)
@@ -146,6 +148,7 @@ install: gen-docs
 # edited go too, as with any uninstall from source; packages keep them.
 uninstall:
 	rm -f $(DESTDIR)$(bindir)/crio $(DESTDIR)$(systemdunitdir)/crio.service \
+		$(DESTDIR)$(systemdunitdir)/crio-firstboot.service \
 		$(DESTDIR)$(sysconfdir)/crio/crio.conf.d/10-crio.conf $(DESTDIR)$(ENVFILE) \
 		$(DESTDIR)$(sysconfdir)/crio/policy.json $(DESTDIR)$(sysconfdir)/containers/registries.conf.d/10-crio.conf \
 		$(DESTDIR)$(datarootdir)/crio/seccomp.json $(DESTDIR)$(sysconfdir)/crictl.yaml \

@@ -21,6 +21,7 @@ import (
 	"github.com/crio-appliance/crio/daemon/cli/clispec"
 	"github.com/crio-appliance/crio/daemon/config"
 	"github.com/crio-appliance/crio/daemon/daemon"
+	"github.com/crio-appliance/crio/daemon/firstboot"
 	"github.com/crio-appliance/crio/daemon/httpapi"
 	"github.com/crio-appliance/crio/daemon/logging"
 	"github.com/crio-appliance/crio/daemon/nodecheck"
@@ -82,6 +83,8 @@ func Main(args []string, env Env) int {
 		return cmdConfig(g, cargs, env)
 	case "status":
 		return cmdStatus(g, cargs, env)
+	case "firstboot":
+		return cmdFirstboot(g, cargs, env)
 	case "completion":
 		return cmdCompletion(cargs, env)
 	case "help":
@@ -215,6 +218,61 @@ func cmdConfig(g *Global, args []string, env Env) int {
 		return ExitError
 	}
 	fmt.Fprint(env.Stdout, res.TOML(boolFlag(fs, "origin")))
+	return ExitOK
+}
+
+func cmdFirstboot(g *Global, args []string, env Env) int {
+	fs := subFlags("firstboot", env)
+	if err := fs.Parse(args); err != nil {
+		return usageExit(err)
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(env.Stderr, "crio firstboot: unexpected argument %q\n", fs.Arg(0))
+		return ExitUsage
+	}
+	root := strFlag(fs, "root")
+	if root == "" {
+		root = "/"
+	}
+	out, err := firstboot.Run(firstboot.Options{
+		Root:    root,
+		Locator: firstboot.Locator{Platform: strFlag(fs, "platform"), ConfigFile: strFlag(fs, "config")},
+		Check: nodecheck.Options{
+			Sources:           g.Sources,
+			RegistriesConf:    os.Getenv(RegistriesConfEnv),
+			RegistriesConfDir: os.Getenv(RegistriesConfDirEnv),
+		},
+	})
+	for _, w := range out.Warnings {
+		fmt.Fprintf(env.Stderr, "warning: %s\n", w)
+	}
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "crio firstboot: %v\n", err)
+		return ExitError
+	}
+	what := string(out.Action)
+	if out.Source.Path != "" {
+		what += fmt.Sprintf(" (%s platform, %s", out.Source.Platform, out.Source.Path)
+		if out.SHA256 != "" {
+			what += ", sha256 " + out.SHA256
+		}
+		what += ")"
+	}
+	if !out.OK() {
+		fmt.Fprintf(env.Stderr, "crio firstboot: %s; the node's runtime configuration is not valid, nothing was applied and crio will not start:\n", what)
+		printConfigError(env.Stderr, out.Errors)
+		return ExitError
+	}
+	if a := out.Applied; a != nil {
+		what += fmt.Sprintf(": %d paths, units [%s], users [%s]", len(a.Paths), strings.Join(a.Units, " "), strings.Join(a.Users, " "))
+	}
+	fmt.Fprintf(env.Stdout, "crio firstboot: %s; the node's runtime configuration is valid\n", what)
+	if root == "/" && out.Action == firstboot.ActionApplied {
+		if err := firstboot.StartUnits(out.Units); err != nil {
+			fmt.Fprintf(env.Stderr, "crio firstboot: %v\n", err)
+			return ExitError
+		}
+	}
 	return ExitOK
 }
 

@@ -17,6 +17,9 @@
 #      drop-in is in effect, reload applies log_level, a running container
 #      survives `systemctl restart crio` and an upgrade to a rebuilt package
 #      (whose conffile edit is kept), stop is clean, purge leaves nothing.
+#   6. first boot: crio-firstboot.service applies an Ignition config (file
+#      platform) before crio starts, a second boot does not apply it again,
+#      and a config with an invalid drop-in keeps crio from starting.
 #
 # Environment: PKGS, CRIO_TEST_CACHE (the cached base root, see
 # base-root.sh), CRIO_SHARED (the conformance harness: its registry serves
@@ -491,6 +494,124 @@ purge_leaves_nothing() {
 }
 check "apt-get purge leaves no file, unit, enablement link, state or process of crio" purge_leaves_nothing
 shutdown_machine
+
+# --- 6. first boot from Ignition (crio-firstboot.service) --------------------
+# The file platform, as an operator sets it in /etc/default/crio (the
+# kernel command line of an nspawn machine is the host's). The config
+# writes a crio drop-in, a registries.conf mirror, a user with an SSH key
+# and an enabled unit. The mirror is the only way to the test image: the
+# registry's own location is a closed port on loopback.
+log "first boot: crio firstboot applies an Ignition config (file platform)"
+FBROOT=$WORK/fbroot
+new_root "$FBROOT"
+mkdir -p "$FBROOT/srv/repo"
+mount --bind "$REPO" "$FBROOT/srv/repo"
+trap 'umount "$FBROOT/srv/repo" "$DEBROOT/srv/repo" 2>/dev/null || true; cleanup' EXIT
+echo "deb [trusted=yes] file:/srv/repo ./" >"$FBROOT/etc/apt/sources.list.d/crio-local.list"
+fb_install() {
+    chroot "$FBROOT" apt-get update -q &&
+        DEBIAN_FRONTEND=noninteractive chroot "$FBROOT" apt-get install -y -q "crio=$NEXT"
+}
+check "apt-get install crio into a second root" fb_install
+check "postinst enabled crio-firstboot.service" test -L "$FBROOT/etc/systemd/system/multi-user.target.wants/crio-firstboot.service"
+check "systemd-analyze verify prints nothing for crio-firstboot.service" verify_unit "$FBROOT" /lib/systemd/system/crio-firstboot.service
+install -m 0755 "${CRICTL:-/opt/critools/crictl}" "$FBROOT/usr/local/bin/crictl"
+sed -i 's|^CRIO_FIRSTBOOT_OPTIONS=.*|CRIO_FIRSTBOOT_OPTIONS=--platform file --config /boot/node.ign|' "$FBROOT/etc/default/crio"
+ign_file() { # PATH CONTENTS: one storage.files entry, base64 data URL
+    printf '{"path": "%s", "mode": 420, "contents": {"source": "data:;base64,%s"}}' "$1" "$(printf '%s' "$2" | base64 -w0)"
+}
+json_string() { python3 -c 'import json,sys; print(json.dumps(sys.stdin.read()))'; }
+DROPIN=$'[crio.runtime]\nlog_level = "debug"\n'
+MIRROR=$'[[registry]]\nprefix = "registry.k8s.io"\nlocation = "127.0.0.1:9/registry.k8s.io"\ninsecure = true\n[[registry.mirror]]\nlocation = "127.0.0.1:5000/registry.k8s.io"\ninsecure = true\n'
+HELLO=$'[Unit]\nDescription=written by Ignition\n[Service]\nType=oneshot\nExecStart=/bin/touch /run/hello-from-ignition\n[Install]\nWantedBy=multi-user.target\n'
+mkdir -p "$FBROOT/boot"
+cat >"$FBROOT/boot/node.ign" <<JSON
+{"ignition": {"version": "3.3.0"},
+ "storage": {"files": [
+   $(ign_file /etc/crio/crio.conf.d/50-fleet.conf "$DROPIN"),
+   $(ign_file /etc/containers/registries.conf.d/60-mirror.conf "$MIRROR")]},
+ "systemd": {"units": [{"name": "hello.service", "enabled": true, "contents": $(printf '%s' "$HELLO" | json_string)}]},
+ "passwd": {"users": [{"name": "ops", "sshAuthorizedKeys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFleet ops@fleet"]}]}}
+JSON
+check "Debian's ignition-validate accepts the config" ignition-validate "$FBROOT/boot/node.ign"
+check "crio config validate --ignition accepts it over the root" chroot "$FBROOT" crio config validate --ignition /boot/node.ign
+
+boot "$FBROOT" crio-fbtest
+fb_unit() { in_root systemctl show -p "$2" --value "$1"; }
+fb_journal() { in_root journalctl -b -u crio-firstboot.service --no-pager -o cat; }
+fb_active() {
+    local i
+    for i in $(seq 60); do
+        [[ $(fb_unit crio.service ActiveState) == active ]] && break
+        sleep 0.5
+    done
+    fb_journal | tail -n 5
+    [[ $(fb_unit crio-firstboot.service Result) == success && $(fb_unit crio.service ActiveState) == active ]] &&
+        fb_journal | grep -qF 'crio firstboot: applied (file platform, /boot/node.ign, sha256 '
+}
+check "first boot: crio-firstboot applied the config, then crio.service started" fb_active
+check "crio config --origin names the drop-in from the Ignition config" bash -c \
+    "nsenter -t $LEADER -a crio config --origin | grep 'log_level' | grep -q '/etc/crio/crio.conf.d/50-fleet.conf'"
+fb_pull() { in_root crictl pull "$IMAGE"; }
+check "an image pull goes through the registries mirror from the config" fb_pull
+check "the enabled unit from the config ran on this boot" in_root test -e /run/hello-from-ignition
+check "the user from the config exists with its SSH key" bash -c \
+    "grep -q '^ops:' '$FBROOT/etc/passwd' && grep -q 'ops@fleet' '$FBROOT/home/ops/.ssh/authorized_keys'"
+fb_recorded() {
+    local sum
+    sum=$(sha256sum "$FBROOT/boot/node.ign" | cut -d' ' -f1)
+    cat "$FBROOT/etc/crio/firstboot.json"
+    grep -q "\"sha256\": \"$sum\"" "$FBROOT/etc/crio/firstboot.json"
+}
+check "the applied config's sha256 is recorded" fb_recorded
+shutdown_machine
+
+# Second boot: an operator's later edit of an applied file stays; the
+# config is not applied again.
+sed -i 's/log_level = "debug"/log_level = "info"/' "$FBROOT/etc/crio/crio.conf.d/50-fleet.conf"
+boot "$FBROOT" crio-fbtest
+fb_second() {
+    local i
+    for i in $(seq 60); do
+        [[ $(fb_unit crio.service ActiveState) == active ]] && break
+        sleep 0.5
+    done
+    fb_journal | tail -n 3
+    fb_journal | grep -qF 'crio firstboot: already applied' &&
+        grep -q 'log_level = "info"' "$FBROOT/etc/crio/crio.conf.d/50-fleet.conf" &&
+        [[ $(fb_unit crio.service ActiveState) == active ]]
+}
+check "second boot: nothing applied again, crio started" fb_second
+shutdown_machine
+
+# A node whose config has a typo'd drop-in: nothing is written and crio
+# does not start; the journal names the JSON path and the line.
+rm -f "$FBROOT/etc/crio/firstboot.json" "$FBROOT/etc/crio/crio.conf.d/50-fleet.conf"
+cat >"$FBROOT/boot/node.ign" <<JSON
+{"ignition": {"version": "3.3.0"},
+ "storage": {"files": [
+   $(ign_file /etc/motd.d/fleet "hello"),
+   $(ign_file /etc/crio/crio.conf.d/50-fleet.conf $'[crio.runtime]\nlog_levl = "debug"\n')]}}
+JSON
+check "Debian's ignition-validate accepts the typo'd config (it does not know crio)" ignition-validate "$FBROOT/boot/node.ign"
+boot "$FBROOT" crio-fbtest
+fb_closed() {
+    local i
+    for i in $(seq 60); do
+        [[ $(fb_unit crio-firstboot.service ActiveState) == failed ]] && break
+        sleep 0.5
+    done
+    fb_journal | tail -n 4
+    echo "crio-firstboot: $(fb_unit crio-firstboot.service ActiveState); crio: $(fb_unit crio.service ActiveState)"
+    [[ $(fb_unit crio-firstboot.service ActiveState) == failed && $(fb_unit crio.service ActiveState) != active ]] &&
+        fb_journal | grep -qF '$.storage.files.1.contents (/etc/crio/crio.conf.d/50-fleet.conf):2: crio.runtime.log_levl: unknown key' &&
+        [[ ! -e $FBROOT/etc/motd.d/fleet && ! -e $FBROOT/etc/crio/crio.conf.d/50-fleet.conf && ! -e $FBROOT/etc/crio/firstboot.json ]] &&
+        ! in_root pgrep -x crio
+}
+check "bad config: nothing written, crio not started, the error in the journal" fb_closed
+check "the console shows the error too" grep -qF 'crio.runtime.log_levl' "$WORK/console-crio-fbtest.log"
+shutdown_machine
+umount "$FBROOT/srv/repo" 2>/dev/null || true
 
 echo
 echo "packaging: $passed passed, $failed failed"

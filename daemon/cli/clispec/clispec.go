@@ -136,6 +136,18 @@ var Commands = []Command{
 		Operands: []Doc{{"validate", "check the configuration files and flags without starting anything: exit 0, or exit 1 listing every error with its file, line and key"}},
 	},
 	{
+		Name: "firstboot",
+		Forms: []Doc{
+			{"[--platform P] [--config F] [--root D]", "apply the node's Ignition config once, at first boot, then\nvalidate the node's runtime configuration; exit 1 listing every error"},
+		},
+		Description: "Run by crio-firstboot.service before crio.service on every boot. It finds the node's Ignition config as Ignition does (ignition.platform.id on the kernel command line: the file platform's IGNITION_CONFIG_FILE, or the qemu platform's fw_cfg key opt/com.coreos/config). Unless Ignition already ran (/etc/.ignition-result.json) or the config was applied before (/etc/crio/firstboot.json records its sha256), it checks the whole config and the node's runtime configuration as the config would leave it, and only when everything is valid writes its files, directories, links, systemd units and users, atomically, and records it. Then, on every boot, it validates the node as crio config validate does. Any error fails the unit, and crio.service, which requires it, does not start.",
+		Flags: []Flag{
+			{Long: "platform", Arg: "ID", Values: []string{"file", "qemu"}, Usage: "the Ignition platform (default: ignition.platform.id on the kernel command line; none means no config)"},
+			{Long: "config", Arg: "FILE", Complete: CompleteFile, Usage: "the file platform's config (default $IGNITION_CONFIG_FILE, else /config.ign)"},
+			{Long: "root", Arg: "DIR", Complete: CompleteDir, Usage: "the node's root directory (default /); units are started only on a live node"},
+		},
+	},
+	{
 		Name:        "status",
 		Forms:       []Doc{{"[info|config] [--socket PATH]", "ask a running daemon for its info or configuration"}},
 		Description: "Ask the running daemon, over its socket, for its info (the default) or its configuration.",
