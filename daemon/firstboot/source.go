@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"strings"
 )
 
@@ -83,6 +84,7 @@ func Find(l Locator) (Source, error) {
 		src.Path = l.FwCfg
 		if src.Path == "" {
 			src.Path = DefaultFwCfg
+			loadFwCfg()
 		}
 	default:
 		return src, fmt.Errorf("ignition.platform.id=%s: crio firstboot reads configs only on the %q and %q platforms; other platforms need Ignition in the initramfs", platform, PlatformFile, PlatformQEMU)
@@ -100,6 +102,15 @@ func Find(l Locator) (Source, error) {
 	}
 	src.Data = data
 	return src, nil
+}
+
+// loadFwCfg loads the qemu_fw_cfg module when its sysfs tree is absent
+// (a kernel that builds it as a module). A failure shows as no config.
+func loadFwCfg() {
+	if _, err := os.Stat("/sys/firmware/qemu_fw_cfg"); err == nil {
+		return
+	}
+	_ = exec.Command("modprobe", "-q", "qemu_fw_cfg").Run()
 }
 
 // cmdlineValue returns the value of the last key=value word for key on a

@@ -288,7 +288,7 @@ t crio --cgroup-manager ""
 		t.Fatalf("%v\n%s", err, out)
 	}
 	want := []string{
-		"version config status completion help",
+		"version config firstboot status completion help",
 		"--config-dir",
 		"debug",
 		"warn",
@@ -310,7 +310,7 @@ func TestFishCompletes(t *testing.T) {
 	fish := need(t, "fish", "fish")
 	dir := filepath.Join(generate(t), "completions")
 	for line, want := range map[string][]string{
-		"crio ":                  {"completion", "config", "help", "status", "version"},
+		"crio ":                  {"completion", "config", "firstboot", "help", "status", "version"},
 		"crio --cgroup-manager ": {"cgroupfs", "systemd"},
 		"crio -c x config ":      {"validate"},
 		"crio status --s":        {"--socket"},
