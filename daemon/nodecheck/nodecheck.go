@@ -252,8 +252,22 @@ func (c *checker) registries() {
 	if bad || len(files) == 0 {
 		return
 	}
+	mainPath := c.host(main)
+	if !slices.Contains(files, main) {
+		// containers/image reads no main file as an empty one, but only
+		// at its default path; handed an explicit path that is missing it
+		// fails. Hand it an empty file instead.
+		empty, err := os.CreateTemp("", "crio-validate-registries-*.conf")
+		if err != nil {
+			c.errf(main, 0, "", "%v", err)
+			return
+		}
+		empty.Close()
+		defer os.Remove(empty.Name())
+		mainPath = empty.Name()
+	}
 	sysregistriesv2.InvalidateCache()
-	ctx := &types.SystemContext{SystemRegistriesConfPath: c.host(main), SystemRegistriesConfDirPath: c.host(dir)}
+	ctx := &types.SystemContext{SystemRegistriesConfPath: mainPath, SystemRegistriesConfDirPath: c.host(dir)}
 	if _, err := sysregistriesv2.TryUpdatingCache(ctx); err != nil {
 		c.errf(main, 0, "", "%s", c.rewriteAll(err.Error()))
 	}

@@ -99,6 +99,19 @@ location = "https://mirror.example"
 		`50-m.conf:4: registry[0].mirror[0].location: "https://mirror.example": a location has no scheme`)
 }
 
+// A node without registries.conf (no containers-common) but with drop-ins
+// is what the packages install; containers/image reads it fine.
+func TestRegistriesWithoutMainFile(t *testing.T) {
+	root := node(t)
+	os.Remove(filepath.Join(root, "/etc/containers/registries.conf"))
+	write(t, root, "/etc/containers/registries.conf.d/10-crio.conf", "unqualified-search-registries = [\"docker.io\"]\nshort-name-mode = \"enforcing\"\n", 0o644)
+	if rep := check(t, root); !rep.OK() {
+		t.Fatalf("errors:\n%s", rep.Errors.Error())
+	}
+	write(t, root, "/etc/containers/registries.conf.d/10-crio.conf", "short-name-mode = \"sloppy\"\n", 0o644)
+	wantErr(t, check(t, root), "short-name-mode")
+}
+
 func TestRegistriesEnvPaths(t *testing.T) {
 	root := node(t)
 	write(t, root, "/x/reg.conf", "bogus = 1\n", 0o644)
