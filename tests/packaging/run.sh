@@ -123,8 +123,10 @@ shutdown_machine() {
     MCG=
 }
 
+# cleanup [RC]: the exit status to keep (a trap that ran other commands
+# first passes the status it saw; $? would be theirs).
 cleanup() {
-    local rc=$?
+    local rc=${1:-$?}
     shutdown_machine
     if [[ ${KEEP:-0} == 1 ]]; then
         echo "work directory kept: $WORK"
@@ -341,7 +343,7 @@ DEBROOT=$WORK/debroot
 new_root "$DEBROOT"
 mkdir -p "$DEBROOT/srv/repo"
 mount --bind "$REPO" "$DEBROOT/srv/repo"
-trap 'umount "$DEBROOT/srv/repo" 2>/dev/null || true; cleanup' EXIT
+trap 'rc=$?; umount "$DEBROOT/srv/repo" 2>/dev/null || true; cleanup $rc' EXIT
 echo "deb [trusted=yes] file:/srv/repo ./" >"$DEBROOT/etc/apt/sources.list.d/crio-local.list"
 apt_install_n() {
     chroot "$DEBROOT" apt-get update -q &&
@@ -506,7 +508,7 @@ FBROOT=$WORK/fbroot
 new_root "$FBROOT"
 mkdir -p "$FBROOT/srv/repo"
 mount --bind "$REPO" "$FBROOT/srv/repo"
-trap 'umount "$FBROOT/srv/repo" "$DEBROOT/srv/repo" 2>/dev/null || true; cleanup' EXIT
+trap 'rc=$?; umount "$FBROOT/srv/repo" "$DEBROOT/srv/repo" 2>/dev/null || true; cleanup $rc' EXIT
 echo "deb [trusted=yes] file:/srv/repo ./" >"$FBROOT/etc/apt/sources.list.d/crio-local.list"
 fb_install() {
     chroot "$FBROOT" apt-get update -q &&
@@ -568,7 +570,7 @@ shutdown_machine
 
 # Second boot: an operator's later edit of an applied file stays; the
 # config is not applied again.
-sed -i 's/log_level = "debug"/log_level = "info"/' "$FBROOT/etc/crio/crio.conf.d/50-fleet.conf"
+sed -i 's/log_level = "debug"/log_level = "info"/' "$FBROOT/etc/crio/crio.conf.d/50-fleet.conf" || true
 boot "$FBROOT" crio-fbtest
 fb_second() {
     local i
