@@ -553,7 +553,7 @@ fb_active() {
 }
 check "first boot: crio-firstboot applied the config, then crio.service started" fb_active
 check "crio config --origin names the drop-in from the Ignition config" bash -c \
-    "nsenter -t $LEADER -a crio config --origin | grep 'log_level' | grep -q '/etc/crio/crio.conf.d/50-fleet.conf'"
+    "nsenter -t $LEADER -a crio config --origin | grep -B1 '^log_level = \"debug\"' | grep -q 'Set by /etc/crio/crio.conf.d/50-fleet.conf:2'"
 fb_pull() { in_root crictl pull "$IMAGE"; }
 check "an image pull goes through the registries mirror from the config" fb_pull
 check "the enabled unit from the config ran on this boot" in_root test -e /run/hello-from-ignition
