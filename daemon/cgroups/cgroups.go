@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -89,8 +90,14 @@ func ParsePath(manager, parent string) (string, error) {
 	if len(parent) > 4096 || strings.ContainsAny(parent, "\x00\n\r") {
 		return "", errors.New("contains control characters or is too long")
 	}
-	if manager == "systemd" && strings.HasSuffix(parent, ".slice") && !strings.Contains(parent, "/") {
-		return expandSlice(parent)
+	if manager == "systemd" {
+		// systemd's tree is named by units: the kubelet's systemd
+		// driver sends slice names, and a path would be a tree systemd
+		// does not know.
+		if !strings.HasSuffix(parent, ".slice") || strings.Contains(parent, "/") {
+			return "", errors.New("with cgroup_manager \"systemd\" it must be a slice name, such as kubepods-besteffort-pod<uid>.slice")
+		}
+		return SlicePath(parent)
 	}
 	if !strings.HasPrefix(parent, "/") {
 		return "", errors.New("must be an absolute cgroupfs path")
@@ -128,6 +135,33 @@ type Cgroup struct {
 	// are moved in (cgroup.procs).
 	Dirs    []string `json:"dirs,omitempty"`
 	Created []string `json:"created,omitempty"`
+	// Slice is, with the systemd driver, the slice the cgroup is (a
+	// pod's) or is in (a scope's).
+	Slice string `json:"slice,omitempty"`
+	// Unit is, with the systemd driver, the unit crio started for this
+	// cgroup, which Remove stops; "" when the unit is someone else's.
+	Unit string `json:"unit,omitempty"`
+
+	pending bool // a scope Join has yet to start
+}
+
+// Join puts pid into the cgroup: a scope the systemd driver described is
+// started with it; otherwise pid is written to each directory's
+// cgroup.procs.
+func Join(cg *Cgroup, pid int) error {
+	if cg.pending {
+		if err := startScope(cg.Unit, cg.Slice, pid); err != nil {
+			return err
+		}
+		cg.pending = false
+		return nil
+	}
+	for _, dir := range cg.Dirs {
+		if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0); err != nil {
+			return fmt.Errorf("join cgroup %s: %w", dir, err)
+		}
+	}
+	return nil
 }
 
 // Create makes path (relative to every root) and its missing ancestors.
@@ -206,6 +240,13 @@ func Remove(cg *Cgroup) error {
 	}
 	leafSuffix := "/" + strings.Trim(cg.Path, "/")
 	var errs []error
+	if cg.Unit != "" && !cg.pending {
+		// systemd removes the unit's directories itself, and kills what
+		// is left in them.
+		if err := stopUnit(cg.Unit); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	for i := len(cg.Created) - 1; i >= 0; i-- {
 		dir := cg.Created[i]
 		leaf := strings.HasSuffix(dir, leafSuffix)

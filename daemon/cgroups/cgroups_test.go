@@ -20,12 +20,41 @@ func TestParsePath(t *testing.T) {
 		{"systemd", "kubepods-besteffort-pod1.slice", "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1.slice", true},
 		{"systemd", "-.slice", "/", true},
 		{"systemd", "a--b.slice", "", false},
-		{"systemd", "/kubepods/x", "/kubepods/x", true},
+		{"systemd", "/kubepods/x", "", false},
+		{"systemd", "kubepods.slice/x.slice", "", false},
+		{"systemd", "kube pods.slice", "", false},
+		{"systemd", "kubepods-burstable-pod12ab_34cd.slice", "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod12ab_34cd.slice", true},
+		{"systemd", "..slice", "", false},
 	}
 	for _, c := range cases {
 		got, err := ParsePath(c.manager, c.in)
 		if (err == nil) != c.ok || got != c.want {
 			t.Errorf("ParsePath(%s, %q) = %q, %v", c.manager, c.in, got, err)
+		}
+	}
+}
+
+func TestSystemdNames(t *testing.T) {
+	if got := ContainerCgroupsPath("kubepods-pod1.slice", "abc"); got != "kubepods-pod1.slice:crio:abc" {
+		t.Errorf("ContainerCgroupsPath = %q", got)
+	}
+	if got := ContainerScopePath("/kubepods.slice/kubepods-pod1.slice", "abc"); got != "/kubepods.slice/kubepods-pod1.slice/crio-abc.scope" {
+		t.Errorf("ContainerScopePath = %q", got)
+	}
+	h := &Host{V2: true, Roots: []string{"/sys/fs/cgroup"}}
+	s := &Systemd{Host: h}
+	cg, err := s.Create("/crio.slice/crio-init-x.scope")
+	if err != nil || cg.Unit != "crio-init-x.scope" || cg.Slice != "crio.slice" || !cg.pending || cg.Dirs[0] != "/sys/fs/cgroup/crio.slice/crio-init-x.scope" {
+		t.Errorf("scope: %+v %v", cg, err)
+	}
+	for _, bad := range []string{"/crio.slice/pod-init", "/a/b.scope", "/crio.slice/x y.scope"} {
+		if _, err := s.Create(bad); err == nil {
+			t.Errorf("Create(%q) succeeded", bad)
+		}
+	}
+	for shares, weight := range map[uint64]uint64{2: 1, 1024: 39, 262144: 10000} {
+		if got := SharesToWeight(shares); got != weight {
+			t.Errorf("SharesToWeight(%d) = %d, want %d", shares, got, weight)
 		}
 	}
 }

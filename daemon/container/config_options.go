@@ -7,10 +7,12 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	units "github.com/docker/go-units"
 
+	"github.com/crio-appliance/crio/daemon/cgroups"
 	"github.com/crio-appliance/crio/daemon/config"
 	"github.com/crio-appliance/crio/daemon/oci"
 	"github.com/crio-appliance/crio/daemon/spec"
@@ -49,6 +51,7 @@ func OptionsFromConfig(cfg *config.Config, log *slog.Logger) (Options, error) {
 		ImageVolumes:    cfg.Image.ImageVolumes,
 		KillTimeout:     time.Duration(rc.CtrStopTimeout) * time.Second,
 		MonitorLogLevel: monitorLevel(rc.LogLevel),
+		SystemdCgroup:   rc.CgroupManager == "systemd",
 		Logger:          log,
 	}
 	if rc.SeccompProfile != "" {
@@ -77,6 +80,7 @@ func OptionsFromConfig(cfg *config.Config, log *slog.Logger) (Options, error) {
 			MonitorPath: h.MonitorPath, MonitorEnv: h.MonitorEnv,
 			ExitDir: rc.ContainerExitsDir, SocketDir: rc.ContainerAttachSocketDir,
 			LogSizeMax: rc.LogSizeMax, NoSyncLog: h.NoSyncLog, Logger: log,
+			SystemdCgroup: rc.CgroupManager == "systemd",
 		})
 		if err != nil {
 			if name == rc.DefaultRuntime {
@@ -91,8 +95,16 @@ func OptionsFromConfig(cfg *config.Config, log *slog.Logger) (Options, error) {
 				return Options{}, fmt.Errorf("crio.runtime.runtimes.%s.container_min_memory: %w", name, err)
 			}
 		}
-		if h.MonitorCgroup != "" && h.MonitorCgroup != "pod" {
-			log.Warn("monitor_cgroup other than \"\" or \"pod\" is not supported; conmon stays in crio's cgroup", "handler", name, "monitor_cgroup", h.MonitorCgroup)
+		monitorSlice := ""
+		switch {
+		case h.MonitorCgroup == "" || h.MonitorCgroup == "pod":
+		case rc.CgroupManager == "systemd" && strings.HasSuffix(h.MonitorCgroup, ".slice"):
+			if _, err := cgroups.SlicePath(h.MonitorCgroup); err != nil {
+				return Options{}, fmt.Errorf("crio.runtime.runtimes.%s.monitor_cgroup: %w", name, err)
+			}
+			monitorSlice = h.MonitorCgroup
+		default:
+			log.Warn("monitor_cgroup takes \"\", \"pod\" or, with the systemd cgroup manager, a slice; conmon stays in crio's cgroup", "handler", name, "monitor_cgroup", h.MonitorCgroup)
 		}
 		// "rro" makes CRI recursive read-only mounts possible (runc 1.1+
 		// on Linux 5.12+); a runtime that cannot say keeps them refused.
@@ -109,6 +121,7 @@ func OptionsFromConfig(cfg *config.Config, log *slog.Logger) (Options, error) {
 			PrivilegedWithoutHostDevices: h.PrivilegedWithoutHostDevices,
 			AllowedAnnotations:           append([]string(nil), h.AllowedAnnotations...),
 			MonitorInPod:                 h.MonitorCgroup == "pod",
+			MonitorSlice:                 monitorSlice,
 		}
 	}
 	return o, nil

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/crio-appliance/crio/daemon/cgroups"
 	"github.com/crio-appliance/crio/daemon/events"
 	"github.com/crio-appliance/crio/daemon/fault"
 	"github.com/crio-appliance/crio/daemon/image"
@@ -215,14 +217,14 @@ func (s *Service) create(ctx context.Context, pod *sandbox.Sandbox, cfg *runtime
 	}
 
 	c.RuntimeCreated = true
-	var cgroupDirs []string
-	if h.MonitorInPod && pod.Cgroup != nil {
-		cgroupDirs = pod.Cgroup.Dirs
+	monitorCg, err := s.monitorCgroup(h, pod, id)
+	if err != nil {
+		return nil, err
 	}
 	created, err := h.Runtime.Create(ctx, oci.CreateOptions{
 		ID: id, Name: name, Bundle: c.Bundle, LogPath: c.LogPath,
 		Terminal: cfg.GetTty(), Stdin: cfg.GetStdin(), StdinOnce: cfg.GetStdinOnce(),
-		CgroupDirs: cgroupDirs, LogLevel: s.opts.MonitorLogLevel,
+		Cgroup: monitorCg, LogLevel: s.opts.MonitorLogLevel,
 	})
 	if err != nil {
 		return nil, err
@@ -331,7 +333,7 @@ func (s *Service) specInput(c *Container, pod *sandbox.Sandbox, cfg *runtimeapi.
 		Privileged: pod.Config.GetLinux().GetSecurityContext().GetPrivileged(),
 	}
 	if pod.Cgroup != nil {
-		p.CgroupParent = pod.Cgroup.Path
+		p.CgroupParent, p.CgroupSlice = pod.Cgroup.Path, pod.Cgroup.Slice
 	}
 	in := &spec.Input{
 		ID: c.ID, Config: cfg, Pod: p, Image: img, Rootfs: c.Rootfs,
@@ -357,4 +359,35 @@ func (s *Service) specInput(c *Container, pod *sandbox.Sandbox, cfg *runtimeapi.
 		in.TargetPIDNS = fmt.Sprintf("/proc/%d/ns/pid", pid)
 	}
 	return in, nil
+}
+
+// monitorCgroup is where conmon goes. With cgroupfs: the pod's cgroup
+// when the handler says monitor_cgroup = "pod", else the daemon's (nil).
+// With systemd: a scope crio-conmon-<id>.scope of its own, in the pod's
+// slice or in the handler's slice (system.slice by default, as CRI-O
+// does), so that no monitor lives in crio.service: restarting or stopping
+// the daemon's unit leaves every monitor and container alone.
+func (s *Service) monitorCgroup(h Handler, pod *sandbox.Sandbox, id string) (*cgroups.Cgroup, error) {
+	if !s.opts.SystemdCgroup || s.opts.Cgroups == nil {
+		if h.MonitorInPod {
+			return pod.Cgroup, nil
+		}
+		return nil, nil
+	}
+	parent := "/system.slice"
+	switch {
+	case h.MonitorInPod && pod.Cgroup != nil:
+		parent = pod.Cgroup.Path
+	case h.MonitorSlice != "":
+		p, err := cgroups.SlicePath(h.MonitorSlice)
+		if err != nil {
+			return nil, err
+		}
+		parent = p
+	}
+	cg, err := s.opts.Cgroups.Create(path.Join(parent, "crio-conmon-"+id+".scope"))
+	if err != nil {
+		return nil, fmt.Errorf("conmon's scope: %w", err)
+	}
+	return cg, nil
 }

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/crio-appliance/crio/daemon/cgroups"
 	"github.com/crio-appliance/crio/daemon/events"
 	"github.com/crio-appliance/crio/daemon/image"
 	"github.com/crio-appliance/crio/daemon/oci"
@@ -64,6 +65,12 @@ type Runtime interface {
 }
 
 // Handler is one runtime handler and the settings that come with it.
+// Cgroups makes a cgroup by its path; *cgroups.Systemd implements it.
+type Cgroups interface {
+	Create(path string) (*cgroups.Cgroup, error)
+}
+
+// Handler is a runtime handler.
 type Handler struct {
 	Runtime Runtime
 	// ContainerMinMemory is the smallest memory limit accepted (bytes).
@@ -78,6 +85,9 @@ type Handler struct {
 	// MonitorInPod moves conmon into the pod's cgroup (monitor_cgroup =
 	// "pod"), accounting it to the pod.
 	MonitorInPod bool
+	// MonitorSlice, with the systemd cgroup manager, is the slice conmon
+	// gets a scope in when it is not the pod's ("" is system.slice).
+	MonitorSlice string
 	// RecursiveReadOnly: the runtime takes the "rro" mount option.
 	RecursiveReadOnly bool
 }
@@ -108,6 +118,10 @@ type Options struct {
 	KillTimeout time.Duration
 	// MonitorLogLevel is conmon's --log-level.
 	MonitorLogLevel string
+	// Cgroups makes conmon's scope with the systemd cgroup manager
+	// (SystemdCgroup); nil otherwise.
+	Cgroups       Cgroups
+	SystemdCgroup bool
 	// Events receives the lifecycle events (crio.runtime.enable_pod_events);
 	// nil publishes none.
 	Events events.Publisher

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/crio-appliance/crio/daemon/cgroups"
 )
 
 // CreateOptions describe a container to create. The bundle must hold
@@ -34,10 +36,10 @@ type CreateOptions struct {
 	// StdinOnce closes the container's stdin when the first attached
 	// client detaches.
 	StdinOnce bool
-	// CgroupDirs are cgroup directories conmon is moved into before it
-	// starts anything (the pod's, so the monitor is accounted to the pod);
-	// empty leaves it in the daemon's.
-	CgroupDirs []string
+	// Cgroup is where conmon is moved before it starts anything (the
+	// pod's cgroup, or a scope of its own with the systemd driver); nil
+	// leaves it in the daemon's.
+	Cgroup *cgroups.Cgroup
 	// LogLevel is conmon's (error, warn, info, debug).
 	LogLevel string
 }
@@ -109,9 +111,9 @@ func (r *Runtime) Create(ctx context.Context, o CreateOptions) (*Created, error)
 		}
 		return nil, fmt.Errorf("create container %s: %w", o.ID, err)
 	}
-	for _, dir := range o.CgroupDirs {
-		if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(cmd.Process.Pid)), 0); err != nil {
-			return fail(fmt.Errorf("move conmon into %s: %w", dir, err))
+	if o.Cgroup != nil {
+		if err := cgroups.Join(o.Cgroup, cmd.Process.Pid); err != nil {
+			return fail(fmt.Errorf("move conmon: %w", err))
 		}
 	}
 	// conmon forks only once this byte arrives, so everything it spawns
@@ -164,9 +166,7 @@ func (r *Runtime) monitorArgs(o CreateOptions) []string {
 		"--socket-dir-path", r.cfg.SocketDir,
 		"--log-level", level,
 	}
-	if r.cfg.RuntimeRoot != "" {
-		args = append(args, "--runtime-arg", "--root="+r.cfg.RuntimeRoot)
-	}
+	args = append(args, r.monitorRuntimeArgs()...)
 	if r.cfg.LogSizeMax > 0 {
 		args = append(args, "--log-size-max", strconv.FormatInt(r.cfg.LogSizeMax, 10))
 	}

@@ -137,10 +137,27 @@ func (ef execFiles) remove() {
 
 // globalArgs are the runtime's flags before the command.
 func (r *Runtime) globalArgs() []string {
+	var args []string
 	if r.cfg.RuntimeRoot != "" {
-		return []string{"--root", r.cfg.RuntimeRoot}
+		args = append(args, "--root="+r.cfg.RuntimeRoot)
 	}
-	return nil
+	if r.cfg.SystemdCgroup {
+		args = append(args, "--systemd-cgroup")
+	}
+	return args
+}
+
+// monitorRuntimeArgs hands the runtime's global flags to conmon, which
+// runs the runtime itself.
+func (r *Runtime) monitorRuntimeArgs() []string {
+	var args []string
+	for _, a := range r.globalArgs() {
+		args = append(args, "--runtime-arg", a)
+	}
+	if r.cfg.SystemdCgroup {
+		args = append(args, "--systemd-cgroup")
+	}
+	return args
 }
 
 // killExec kills the process an exec started, found through its pid file,

@@ -191,9 +191,7 @@ func (r *Runtime) execSyncMonitor(ctx context.Context, o ExecSyncOptions) (*Exec
 		secs := int((o.Timeout+time.Second-1)/time.Second) + 1
 		args = append(args, "-T", strconv.Itoa(secs))
 	}
-	if r.cfg.RuntimeRoot != "" {
-		args = append(args, "--runtime-arg", "--root="+r.cfg.RuntimeRoot)
-	}
+	args = append(args, r.monitorRuntimeArgs()...)
 	cmd := exec.Command(r.cfg.MonitorPath, args...)
 	cmd.Dir = o.Bundle
 	cmd.Env = append(append([]string{}, r.cfg.MonitorEnv...), "_OCI_SYNCPIPE=3")

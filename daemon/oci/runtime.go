@@ -27,6 +27,10 @@ type Config struct {
 	// RuntimeRoot is the runtime's state directory (--root); "" leaves the
 	// runtime's default.
 	RuntimeRoot string
+	// SystemdCgroup runs the runtime with --systemd-cgroup (and conmon
+	// with its --systemd-cgroup): containers' cgroupsPath is then
+	// "slice:prefix:name" and each container is a systemd scope.
+	SystemdCgroup bool
 	// MonitorPath is conmon; "" looks "conmon" up in PATH.
 	MonitorPath string
 	// MonitorEnv is conmon's whole environment.
@@ -117,11 +121,7 @@ func (r *Runtime) AttachSocket(id string) string {
 func (r *Runtime) run(ctx context.Context, args ...string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.CommandTimeout)
 	defer cancel()
-	var global []string
-	if r.cfg.RuntimeRoot != "" {
-		global = append(global, "--root", r.cfg.RuntimeRoot)
-	}
-	cmd := exec.CommandContext(ctx, r.cfg.RuntimePath, append(global, args...)...)
+	cmd := exec.CommandContext(ctx, r.cfg.RuntimePath, append(r.globalArgs(), args...)...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.WaitDelay = 5 * time.Second

@@ -28,6 +28,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/crio-appliance/crio/daemon/cgroups"
 )
 
 // unprivileged is the uid and gid the init runs as (pause's 65535).
@@ -53,9 +55,8 @@ type Options struct {
 	// JoinNS are pinned namespace files the init joins, by kind ("net",
 	// "ipc", "uts"); a kind left out stays the host's.
 	JoinNS map[string]string
-	// CgroupDirs are cgroup directories (one per hierarchy) the init is
-	// moved into.
-	CgroupDirs []string
+	// Cgroup is where the init is moved (nil: it stays in the daemon's).
+	Cgroup *cgroups.Cgroup
 	// PinPath, if set, gets a bind mount of the init's PID namespace: a
 	// stable path for containers to join.
 	PinPath string
@@ -167,9 +168,9 @@ func Start(opts Options) (*Holder, error) {
 	if h.StartTime, err = startTime(h.PID); err != nil {
 		return fail(err)
 	}
-	for _, dir := range opts.CgroupDirs {
-		if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(h.PID)), 0); err != nil {
-			return fail(fmt.Errorf("join cgroup %s: %w", dir, err))
+	if opts.Cgroup != nil {
+		if err := cgroups.Join(opts.Cgroup, h.PID); err != nil {
+			return fail(err)
 		}
 	}
 	if opts.PinPath != "" {

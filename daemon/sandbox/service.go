@@ -142,6 +142,9 @@ func New(opts Options) (*Service, error) {
 	}
 	if opts.DefaultCgroupParent == "" {
 		opts.DefaultCgroupParent = "/crio"
+		if opts.CgroupManager == "systemd" {
+			opts.DefaultCgroupParent = "/crio.slice"
+		}
 	}
 	if opts.ShmSize <= 0 {
 		opts.ShmSize = 64 << 20
@@ -360,7 +363,7 @@ func (s *Service) create(ctx context.Context, sp *spec, cfg *runtimeapi.PodSandb
 
 	cgPath := sp.cgroupPath
 	if cgPath == "" {
-		cgPath = filepath.Join(s.opts.DefaultCgroupParent, "pod-"+id)
+		cgPath = s.defaultPodCgroup(id)
 	}
 	// Intent first: a crash between the mkdir and the record must still
 	// leave a record naming the cgroup.
@@ -515,7 +518,7 @@ const initStopTimeout = 10 * time.Second
 // startInit starts the process that holds the pod's shared PID namespace,
 // in the pod's other namespaces and in a cgroup below the pod's.
 func (s *Service) startInit(sb *Sandbox) error {
-	cg, err := s.opts.Cgroups.Create(filepath.Join(sb.Cgroup.Path, initCgroupName))
+	cg, err := s.opts.Cgroups.Create(filepath.Join(sb.Cgroup.Path, s.initCgroupName(sb.ID)))
 	if err != nil {
 		return fmt.Errorf("pod init cgroup: %w", err)
 	}
@@ -533,7 +536,7 @@ func (s *Service) startInit(sb *Sandbox) error {
 	}
 	h, err := pidns.Start(pidns.Options{
 		ID: sb.ID, RootDir: filepath.Join(s.opts.RunDir, "init-root"),
-		JoinNS: join, CgroupDirs: cg.Dirs, PinPath: sb.PIDNS,
+		JoinNS: join, Cgroup: cg, PinPath: sb.PIDNS,
 	})
 	if err != nil {
 		return fmt.Errorf("pod PID namespace: %w", err)
@@ -838,18 +841,46 @@ func (s *Service) Remove(ctx context.Context, id string) error {
 	return nil
 }
 
-// initCgroupName is the pod init's cgroup, below the pod's.
-const initCgroupName = "pod-init"
+// initCgroup is the pod init's cgroup, below the pod's.
+const initCgroup = "pod-init"
+
+func (s *Service) systemd() bool { return s.opts.CgroupManager == "systemd" }
+
+// initCgroupName names the pod init's cgroup: a directory below the
+// pod's, or with the systemd driver a scope in the pod's slice (a unit
+// name, unique on the host).
+func (s *Service) initCgroupName(id string) string {
+	if s.systemd() {
+		return "crio-init-" + id + ".scope"
+	}
+	return initCgroup
+}
+
+// defaultPodCgroup is the cgroup of a pod the kubelet gave no parent:
+// pod-<id> below the default parent, or with the systemd driver the slice
+// <parent>-pod<id>.slice, which systemd nests in the parent slice.
+func (s *Service) defaultPodCgroup(id string) string {
+	parent := s.opts.DefaultCgroupParent
+	if s.systemd() && strings.HasSuffix(parent, ".slice") {
+		name := strings.TrimSuffix(filepath.Base(parent), ".slice")
+		return filepath.Join(parent, name+"-pod"+id+".slice")
+	}
+	return filepath.Join(parent, "pod-"+id)
+}
 
 // reapInitCgroup kills what runs in the pod init's cgroup below pod (only
-// the pod init ever does) and removes that cgroup, in every hierarchy.
-func reapInitCgroup(pod *cgroups.Cgroup) error {
+// the pod init ever does) and removes that cgroup, in every hierarchy;
+// with the systemd driver, stopping the scope does both.
+func (s *Service) reapInitCgroup(pod *cgroups.Cgroup, id string) error {
 	if pod == nil {
 		return nil
 	}
+	if s.systemd() {
+		return cgroups.Remove(&cgroups.Cgroup{Path: filepath.Join(pod.Path, s.initCgroupName(id)), Unit: s.initCgroupName(id)})
+	}
 	var errs []error
 	for _, d := range pod.Dirs {
-		dir := filepath.Join(d, initCgroupName)
+		dir := filepath.Join(d, initCgroup)
 		for try := 0; try < 100; try++ {
 			b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
 			if err != nil || len(strings.TrimSpace(string(b))) == 0 {
@@ -874,9 +905,13 @@ func reapInitCgroup(pod *cgroups.Cgroup) error {
 // names itself (pod-<id> below the default parent) is removed: a
 // cgroup_parent the kubelet gave is the kubelet's to remove.
 func (s *Service) undoCgroupIntent(sb *Sandbox) error {
-	own := filepath.Join(s.opts.DefaultCgroupParent, "pod-"+sb.ID)
+	own := s.defaultPodCgroup(sb.ID)
 	if sb.CgroupIntent != own {
 		return nil
+	}
+	if s.systemd() {
+		// The slice, if systemd made it before the crash.
+		return cgroups.Remove(&cgroups.Cgroup{Path: own, Unit: filepath.Base(own)})
 	}
 	// Create is idempotent and returns the leaf in every hierarchy; the
 	// leaves are all this pod's, whether or not this call made them.
@@ -935,7 +970,7 @@ func (s *Service) release(ctx context.Context, sb *Sandbox) error {
 		// A crash between making the init cgroup or starting the init and
 		// recording them leaves a cgroup (maybe with the init in it) the
 		// record does not name; it would keep the pod cgroup busy.
-		if err := reapInitCgroup(sb.Cgroup); err != nil {
+		if err := s.reapInitCgroup(sb.Cgroup, sb.ID); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -951,9 +986,12 @@ func (s *Service) release(ctx context.Context, sb *Sandbox) error {
 			errs = append(errs, err)
 		} else {
 			// Not an error for the pod: this directory only holds what
-			// runc made beside the pod's own cgroups.
-			if err := cgroups.RemoveHybrid(sb.Cgroup.Path); err != nil {
-				s.log.Warn("removing the pod's cgroup2 directory", "id", sb.ID, "error", err)
+			// runc made beside the pod's own cgroups. (systemd keeps
+			// its own tree there, and cleans it.)
+			if !s.systemd() {
+				if err := cgroups.RemoveHybrid(sb.Cgroup.Path); err != nil {
+					s.log.Warn("removing the pod's cgroup2 directory", "id", sb.ID, "error", err)
+				}
 			}
 			sb.Cgroup = nil
 		}

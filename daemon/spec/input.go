@@ -55,6 +55,9 @@ type Pod struct {
 	// CgroupParent is the pod's cgroup (cgroupfs path); the container gets
 	// <CgroupParent>/crio-<id>.
 	CgroupParent string
+	// CgroupSlice, with the systemd cgroup manager, is the pod's slice:
+	// the container is then the scope crio-<id>.scope in it.
+	CgroupSlice string
 	// Privileged says the pod may hold privileged containers.
 	Privileged bool
 }

@@ -8,6 +8,8 @@ import (
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crio-appliance/crio/daemon/cgroups"
 )
 
 // namespaces places the container: in the pod's pinned network, IPC and
@@ -53,6 +55,9 @@ func namespaces(in *Input, sc *runtimeapi.LinuxContainerSecurityContext) ([]rspe
 
 // cgroupsPath is the container's cgroup below the pod's.
 func cgroupsPath(in *Input) string {
+	if in.Pod.CgroupSlice != "" {
+		return cgroups.ContainerCgroupsPath(in.Pod.CgroupSlice, in.ID)
+	}
 	parent := in.Pod.CgroupParent
 	if parent == "" {
 		parent = "/crio"

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/crio-appliance/crio/daemon/cgroups"
 	"github.com/crio-appliance/crio/daemon/container"
 	"github.com/crio-appliance/crio/daemon/sandbox"
 	"github.com/crio-appliance/crio/daemon/spec"
@@ -90,6 +91,9 @@ func containerCgroup(c *container.Container, pod *sandbox.Sandbox) string {
 	parent := ""
 	if pod != nil && pod.Cgroup != nil {
 		parent = pod.Cgroup.Path
+		if pod.Cgroup.Slice != "" {
+			return cgroups.ContainerScopePath(parent, c.ID)
+		}
 	}
 	return spec.ContainerCgroupPath(parent, c.ID)
 }

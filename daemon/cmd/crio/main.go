@@ -82,6 +82,16 @@ func build(_ context.Context, env daemon.Env) (daemon.Services, error) {
 	podOpts := sandbox.OptionsFromConfig(env.Config)
 	podOpts.RuntimeHandlers = slices.Sorted(maps.Keys(ctrOpts.Handlers))
 	podOpts.Network, podOpts.Cgroups, podOpts.Logger = nets, cgs, env.Logger
+	if env.Config.Runtime.CgroupManager == "systemd" {
+		// Pod slices and the scopes of pod inits and monitors go through
+		// systemd; containers' scopes through runc --systemd-cgroup.
+		sd, err := cgroups.NewSystemd(cgs)
+		if err != nil {
+			images.Close()
+			return daemon.Services{}, err
+		}
+		podOpts.Cgroups, ctrOpts.Cgroups = sd, sd
+	}
 	// After a reboot nothing of the old pods runs; the kubelet makes them
 	// again. Their containers go too: the container service removes those
 	// whose pod is gone.
