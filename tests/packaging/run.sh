@@ -18,8 +18,8 @@
 #      survives `systemctl restart crio` and an upgrade to a rebuilt package
 #      (whose conffile edit is kept), stop is clean, purge leaves nothing.
 #      With the packaged systemd cgroup driver: a kubepods-style pod's slice,
-#      its containers' and monitors' scopes with their limits, an update,
-#      stats, restart and kill -9 of crio, nothing left after removal.
+#      its containers', monitors' and pod init's scopes, stats, restart and
+#      kill -9 of crio, nothing left after removal.
 #   6. first boot: crio-firstboot.service applies an Ignition config (file
 #      platform) before crio starts, a second boot does not apply it again,
 #      and a config with an invalid drop-in keeps crio from starting.
@@ -459,21 +459,28 @@ check "the container survives systemctl restart crio" survives_restart
 # The systemd cgroup driver, the packaged default. This booted root is the
 # systemd host it needs: systemd is PID 1 with a cgroup2 tree of its own
 # (nspawn delegates one), so crio's D-Bus calls and runc --systemd-cgroup
-# act on a real systemd. A kubepods-style pod with two limited containers.
-cat >"$DEBROOT/root/sdpod.json" <<'EOF'
+# act on a real systemd. What this host cannot show: its cgroup2 hierarchy
+# has no memory or cpu controller (a hybrid host binds them to the v1
+# hierarchies), so no limit can be set in any cgroup of the machine, and
+# runc refuses containers that ask for one. The limits, and updating them,
+# are left to the node image's VM (tests/image), whose kernel runs cgroup
+# v2 with every controller. Here: a kubepods-style pod with two
+# containers, their slice and scopes, the monitors' scopes, stats, restart
+# and kill -9 of crio, and nothing left after removal.
+cat >"$DEBROOT/root/sdpod.json" <<'JSON'
 {"metadata": {"name": "sdtest", "namespace": "default", "uid": "sdtest-uid", "attempt": 0},
  "log_directory": "/var/log/pods/sdtest",
  "linux": {"cgroup_parent": "kubepods-burstable-podsdtest.slice",
            "security_context": {"namespace_options": {"network": 2}}}}
-EOF
+JSON
 for n in a b; do
-    cat >"$DEBROOT/root/sdctr-$n.json" <<EOF
+    cat >"$DEBROOT/root/sdctr-$n.json" <<JSON
 {"metadata": {"name": "sd-$n"}, "image": {"image": "$IMAGE"},
  "command": ["sh", "-c", "while :; do i=0; while [ \$i -lt 20000 ]; do i=\$((i+1)); done; sleep 1; done"],
- "log_path": "sd-$n.log",
- "linux": {"resources": {"memory_limit_in_bytes": 67108864, "cpu_period": 100000, "cpu_quota": 50000, "cpu_shares": 512}}}
-EOF
+ "log_path": "sd-$n.log"}
+JSON
 done
+echo "    (the machine's cgroup2 controllers: '$(in_root cat /sys/fs/cgroup/cgroup.controllers)')"
 SDPOD=
 SDCTRS=()
 sd_show() { in_root systemctl show -p "$2" --value "$1"; }
@@ -486,69 +493,56 @@ sd_run() {
         SDCTRS+=("$id")
     done
     echo "pod $SDPOD, containers ${SDCTRS[*]}"
+    [[ ${#SDCTRS[@]} -eq 2 ]]
 }
 check "systemd driver: a pod with two containers under kubepods-burstable-podsdtest.slice" sd_run
 sd_units() {
-    local id cg
-    echo "pod slice: $(sd_show kubepods-burstable-podsdtest.slice ActiveState)"
+    local id cg slice=/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-podsdtest.slice
+    [[ ${#SDCTRS[@]} -eq 2 ]] || return 1
+    echo "pod slice: $(sd_show kubepods-burstable-podsdtest.slice ActiveState) $(sd_show kubepods-burstable-podsdtest.slice ControlGroup)"
     [[ $(sd_show kubepods-burstable-podsdtest.slice ActiveState) == active ]] || return 1
     for id in "${SDCTRS[@]}"; do
         cg=$(sd_show "crio-$id.scope" ControlGroup)
-        echo "crio-$id.scope: $cg MemoryMax=$(sd_show "crio-$id.scope" MemoryMax) CPUQuotaPerSecUSec=$(sd_show "crio-$id.scope" CPUQuotaPerSecUSec) CPUWeight=$(sd_show "crio-$id.scope" CPUWeight)"
-        [[ $cg == "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-podsdtest.slice/crio-$id.scope" ]] &&
-            [[ $(sd_show "crio-$id.scope" MemoryMax) == 67108864 ]] &&
-            [[ $(sd_show "crio-$id.scope" CPUQuotaPerSecUSec) == 500ms ]] &&
-            [[ $(in_root cat "/sys/fs/cgroup$cg/memory.max") == 67108864 ]] &&
-            [[ $(in_root cat "/sys/fs/cgroup$cg/cpu.max") == "50000 100000" ]] || return 1
+        echo "crio-$id.scope: $(sd_show "crio-$id.scope" ActiveState) $cg"
+        [[ $cg == "$slice/crio-$id.scope" && $(sd_show "crio-$id.scope" ActiveState) == active ]] || return 1
+        # The container's processes are in that cgroup, as the kernel says.
+        in_root grep -q "^0::$cg\$" "/proc/$(in_root crictl inspect -o go-template --template '{{.info.pid}}' "$id")/cgroup" || return 1
         # conmon: a scope of its own in system.slice, not in crio.service.
         echo "crio-conmon-$id.scope: $(sd_show "crio-conmon-$id.scope" Slice) $(sd_show "crio-conmon-$id.scope" ActiveState)"
         [[ $(sd_show "crio-conmon-$id.scope" Slice) == system.slice && $(sd_show "crio-conmon-$id.scope" ActiveState) == active ]] || return 1
     done
+    echo "crio-init-$SDPOD.scope: $(sd_show "crio-init-$SDPOD.scope" Slice)"
+    [[ $(sd_show "crio-init-$SDPOD.scope" Slice) == kubepods-burstable-podsdtest.slice ]] || return 1
+    # Only the daemon itself is left in crio.service.
     echo "crio.service tasks: $(in_root cat "/sys/fs/cgroup$(sd_show crio.service ControlGroup)/cgroup.procs" | wc -l)"
     [[ $(in_root cat "/sys/fs/cgroup$(sd_show crio.service ControlGroup)/cgroup.procs" | wc -l) == 1 ]]
 }
-check "systemd driver: the slice and the containers' and monitors' scopes, with the limits, seen by systemd and in the cgroups" sd_units
-sd_update() {
-    local id=${SDCTRS[0]} cg
-    in_root crictl update --memory 134217728 --cpu-quota 25000 "$id" >/dev/null || return 1
-    cg=$(sd_show "crio-$id.scope" ControlGroup)
-    echo "after update: MemoryMax=$(sd_show "crio-$id.scope" MemoryMax) memory.max=$(in_root cat "/sys/fs/cgroup$cg/memory.max") cpu.max=$(in_root cat "/sys/fs/cgroup$cg/cpu.max")"
-    [[ $(sd_show "crio-$id.scope" MemoryMax) == 134217728 && $(in_root cat "/sys/fs/cgroup$cg/memory.max") == 134217728 ]] &&
-        [[ $(in_root cat "/sys/fs/cgroup$cg/cpu.max") == "25000 100000" ]]
-}
-check "systemd driver: UpdateContainerResources reaches systemd and the cgroup" sd_update
+check "systemd driver: the pod's slice, the containers', monitors' and pod init's scopes, seen by systemd and the kernel" sd_units
 sd_stats() {
     sleep 2
-    local out
-    out=$(in_root crictl stats -o json "${SDCTRS[0]}") || return 1
-    echo "$out" | python3 -c '
+    in_root crictl stats -o json "${SDCTRS[0]}" | python3 -c '
 import json, sys
 s = json.load(sys.stdin)["stats"][0]
 cpu = int(s["cpu"]["usageCoreNanoSeconds"]["value"])
-mem = int(s["memory"]["workingSetBytes"]["value"])
-print("cpu", cpu, "memory", mem)
-sys.exit(0 if cpu > 0 and mem > 0 else 1)'
-}
-check "systemd driver: container stats read from the systemd-made cgroup are non-zero" sd_stats
-sd_pod_stats() {
-    in_root crictl statsp -o json "$SDPOD" | python3 -c '
+print("container cpu", cpu)
+sys.exit(0 if cpu > 0 else 1)' &&
+        in_root crictl statsp -o json "$SDPOD" | python3 -c '
 import json, sys
 s = json.load(sys.stdin)["stats"][0]["linux"]
 cpu = int(s["cpu"]["usageCoreNanoSeconds"]["value"])
 print("pod cpu", cpu)
 sys.exit(0 if cpu > 0 else 1)'
 }
-check "systemd driver: pod stats are non-zero" sd_pod_stats
+check "systemd driver: container and pod stats read from the systemd-made cgroups are non-zero" sd_stats
 sd_running() {
     local id
+    [[ ${#SDCTRS[@]} -eq 2 ]] || return 1
     for id in "${SDCTRS[@]}"; do
         [[ $(in_root crictl inspect -o go-template --template '{{.status.state}}' "$id") == CONTAINER_RUNNING ]] || return 1
-        [[ $(sd_show "crio-$id.scope" ActiveState) == active ]] || return 1
+        [[ $(sd_show "crio-$id.scope" ActiveState) == active && $(sd_show "crio-conmon-$id.scope" ActiveState) == active ]] || return 1
     done
 }
-sd_restart() {
-    in_root systemctl restart crio.service && sd_running
-}
+sd_restart() { in_root systemctl restart crio.service && sd_running; }
 check "systemd driver: the scopes and containers survive systemctl restart crio" sd_restart
 sd_crash() {
     local pid i
@@ -563,6 +557,7 @@ sd_crash() {
 }
 check "systemd driver: the scopes and containers survive kill -9 of crio" sd_crash
 sd_clean() {
+    [[ ${#SDCTRS[@]} -eq 2 ]] || return 1
     in_root crictl rmp -f "$SDPOD" >/dev/null || return 1
     local units=(kubepods-burstable-podsdtest.slice "crio-init-$SDPOD.scope") id left
     for id in "${SDCTRS[@]}"; do units+=("crio-$id.scope" "crio-conmon-$id.scope"); done
