@@ -49,15 +49,27 @@ func classifyPullError(ctx context.Context, err error, f pullFailure) error {
 		return fmt.Errorf("pulling %s: %w", name, ctx.Err())
 	}
 
+	// The policy refuses an image in two ways: a requirement is not met
+	// (no signature at all, a rejectRule), or the only signature there is
+	// fails verification (signed with another key, for another name), which
+	// the library reports as the signature's own error. Both are the
+	// operator's policy at work, so both are ErrDenied (PermissionDenied),
+	// never an internal error.
 	var pre signature.PolicyRequirementError
-	if errors.As(err, &pre) {
+	var ise signature.InvalidSignatureError
+	if reason := ""; errors.As(err, &pre) || errors.As(err, &ise) {
+		if pre != "" {
+			reason = string(pre)
+		} else {
+			reason = "its signature is not accepted: " + ise.Error()
+		}
 		rule := ""
 		if f.policy != nil && f.srcRef != nil {
 			rule = "; governing rule " + policyRule(f.policy, f.srcRef)
 		}
 		return newError(ErrDenied, nil, fmt.Sprintf(
 			"signature policy %s rejected %s: %s%s; sign the image or change that rule",
-			f.policyPath, name, string(pre), rule))
+			f.policyPath, name, reason, rule))
 	}
 
 	if isAuthError(err) {

@@ -44,6 +44,12 @@ type Options struct {
 	// RegistryCertsDir overrides /etc/containers/certs.d (per-host CA
 	// certificates and client keys, <dir>/<host:port>/*.crt).
 	RegistryCertsDir string
+	// RegistriesDir overrides /etc/containers/registries.d, where the
+	// per-registry signature storage is configured (lookaside URLs,
+	// use-sigstore-attachments). The daemon leaves it empty, as CRI-O has
+	// no key for it: every containers tool on the node must read the same
+	// files, or podman could verify a signature that crio cannot find.
+	RegistriesDir string
 
 	// GlobalAuthFile is a docker-style auth.json used when a pull request
 	// carries no credentials.

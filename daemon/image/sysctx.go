@@ -68,6 +68,7 @@ func (s *Service) baseSystemContext() *types.SystemContext {
 		SystemRegistriesConfPath:    o.RegistriesConf,
 		SystemRegistriesConfDirPath: o.RegistriesConfDir,
 		DockerPerHostCertDirPath:    o.RegistryCertsDir,
+		RegistriesDirPath:           o.RegistriesDir,
 		SignaturePolicyPath:         o.policyPath(),
 		BigFilesTemporaryDir:        o.BigFilesTemporaryDir,
 		// Keep the blob-info cache with the store it describes rather than in

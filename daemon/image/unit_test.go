@@ -180,6 +180,8 @@ func TestClassifyPullError(t *testing.T) {
 		{fmt.Errorf("reading manifest: %w", errcode.ErrorCodeUnauthorized.WithMessage("authentication required")), ErrUnauthenticated},
 		{fmt.Errorf("reading manifest: %w", v2.ErrorCodeManifestUnknown.WithMessage("manifest unknown")), ErrNotFound},
 		{fmt.Errorf("x: %w", signature.PolicyRequirementError("A signature was required, but no signature exists")), ErrDenied},
+		// A signature made with another key: the library's error for the signature itself.
+		{fmt.Errorf("Source image rejected: %w", signature.InvalidSignatureError{}), ErrDenied},
 		{fmt.Errorf("pinging: %w", &os.SyscallError{Syscall: "connect", Err: errConnRefused}), ErrUnreachable},
 		{fmt.Errorf("pinging: %w", &net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "no such host", Name: "r.invalid", IsNotFound: true}}), ErrUnreachable},
 		{fmt.Errorf("pinging: %w", &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("network is unreachable")}), ErrUnreachable},

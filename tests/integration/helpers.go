@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -171,6 +172,11 @@ type Options struct {
 	Args []string
 	// Env is added to the daemon's environment.
 	Env []string
+	// Wrap is a command line that runs crio: the crio binary and its
+	// arguments are appended to it. It must exec crio in the same process
+	// (unshare without --fork, sh -c '... exec "$@"'), so that the signals
+	// and the exit status tests see are crio's own.
+	Wrap []string
 	// Socket overrides the socket path (e.g. to share one between daemons).
 	Socket string
 	// Dir reuses a directory (e.g. to restart on the same state); "" makes one.
@@ -282,6 +288,10 @@ func StartDaemon(t testing.TB, opts Options) *Daemon {
 	}
 
 	args := append([]string{"-c", d.ConfigPath, "-d", d.ConfigDir}, opts.Args...)
+	if len(opts.Wrap) > 0 {
+		args = slices.Concat(opts.Wrap[1:], []string{bin}, args)
+		bin = opts.Wrap[0]
+	}
 	d.Cmd = exec.Command(bin, args...)
 	d.Cmd.Stdout = d.Stdout
 	d.Cmd.Stderr = d.Stderr
