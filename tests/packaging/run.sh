@@ -379,6 +379,8 @@ chroot "$DEBROOT" dpkg -L crio >"$WORK/deb-files"
 # Test-only: crictl (static, from the conformance tools) and the harness's
 # registries.conf, so the test image comes from the local registry.
 install -m 0755 "${CRICTL:-/opt/critools/crictl}" "$DEBROOT/usr/local/bin/crictl"
+# UpdatePodSandboxResources, which crictl has no command for.
+(cd "$ROOT" && CGO_ENABLED=0 go build -o "$DEBROOT/usr/local/bin/podupdate" ./tests/packaging/podupdate)
 HARNESS=
 for dir in ${CRIO_SHARED:+"$CRIO_SHARED"} "$ROOT/../shared" /work/shared; do
     [[ -x $dir/conformance/registry.sh ]] && { HARNESS=$dir/conformance; break; }
@@ -534,6 +536,15 @@ print("pod cpu", cpu)
 sys.exit(0 if cpu > 0 else 1)'
 }
 check "systemd driver: container and pod stats read from the systemd-made cgroups are non-zero" sd_stats
+sd_pod_update() {
+    in_root podupdate -memory 268435456 -cpu-quota 150000 -cpu-period 100000 -cpu-shares 2048 "$SDPOD" || return 1
+    local mem quota
+    mem=$(sd_show kubepods-burstable-podsdtest.slice MemoryMax)
+    quota=$(sd_show kubepods-burstable-podsdtest.slice CPUQuotaPerSecUSec)
+    echo "kubepods-burstable-podsdtest.slice: MemoryMax=$mem CPUQuotaPerSecUSec=$quota CPUWeight=$(sd_show kubepods-burstable-podsdtest.slice CPUWeight)"
+    [[ $mem == 268435456 && ($quota == 1.500000s || $quota == 1.5s) ]]
+}
+check "systemd driver: UpdatePodSandboxResources sets the slice's properties in systemd" sd_pod_update
 sd_running() {
     local id
     [[ ${#SDCTRS[@]} -eq 2 ]] || return 1
