@@ -56,8 +56,33 @@ func child(s cue.Value, k string) (cue.Value, bool) {
 // isIgnored says whether the schema marks a table as a CRI-O table that
 // crio accepts and ignores (the attribute @crio(ignored)).
 func isIgnored(v cue.Value) bool {
+	return crioAttr(v) == "ignored"
+}
+
+// isInert says whether the schema marks a key as declared but not yet acted
+// on by the daemon (the attribute @crio(inert)).
+func isInert(v cue.Value) bool {
+	return crioAttr(v) == "inert"
+}
+
+func crioAttr(v cue.Value) string {
 	a := v.Attribute("crio")
-	return a.Err() == nil && strings.TrimSpace(a.Contents()) == "ignored"
+	if a.Err() != nil {
+		return ""
+	}
+	return strings.TrimSpace(a.Contents())
+}
+
+// isDefault says whether the value a file gives equals the schema's
+// default for the key; a key without a default never is.
+func isDefault(field, user cue.Value) bool {
+	d, ok := field.Default()
+	if !ok || !d.IsConcrete() {
+		return false
+	}
+	want, err1 := d.MarshalJSON()
+	got, err2 := user.MarshalJSON()
+	return err1 == nil && err2 == nil && string(want) == string(got)
 }
 
 // isMap says whether s is a map-like struct (a pattern constraint and no

@@ -23,6 +23,9 @@ const (
 	KindIgnoredTable             // a CRI-O table accepted and ignored
 )
 
+// InertNote ends the description of every key marked @crio(inert).
+const InertNote = "Not yet acted on: setting it to anything but the default gives a warning."
+
 // Entry is one table or key of the schema, in schema order. It is raw
 // text; each renderer (Markdown, roff) formats it.
 type Entry struct {
@@ -111,7 +114,13 @@ func walk(v cue.Value, prefix string, out *[]Entry) error {
 		f := it.Value()
 		key := prefix + it.Selector().Unquoted()
 		doc := docText(f)
-		if a := f.Attribute("crio"); a.Err() == nil && a.Contents() == "ignored" {
+		a := f.Attribute("crio")
+		if a.Err() == nil && a.Contents() == "inert" {
+			// Said from the attribute, so the docs cannot drift from the
+			// test that checks the attribute against the code.
+			doc = strings.TrimSpace(doc + " " + InertNote)
+		}
+		if a.Err() == nil && a.Contents() == "ignored" {
 			kind := KindIgnored
 			if f.IncompleteKind() == cue.StructKind {
 				kind = KindIgnoredTable
