@@ -129,10 +129,13 @@ func lookupSchema(s cue.Value, path []string) (cue.Value, bool) {
 	return s, true
 }
 
-var defaultMarker = regexp.MustCompile(`^\*("[^"]*"|\S+)\s*\|\s*`)
+// defaultMarker is CUE's "*" before the default alternative. The default
+// is an allowed value like the others (and, as in `*"" | #Duration`, often
+// one the rest of the constraint does not cover), so only the marker goes.
+var defaultMarker = regexp.MustCompile(`^\*`)
 
 // allowed renders what a schema field accepts, for error messages: its CUE
-// expression without the default, and the doc of any definition it uses.
+// expression, default included, and the doc of any definition it uses.
 func allowed(c *compiled, field cue.Value) string {
 	src := field.Source()
 	if f, ok := src.(*ast.Field); ok {
