@@ -298,9 +298,16 @@ func (l *loader) validateMerged(doc map[string]any) *Config {
 		d := l.locate(key)
 		p := strings.Split(key, ".")
 		user := mv.LookupPath(cue.ParsePath(quotePath(p)))
-		if key == "crio.runtime.default_runtime" {
+		switch {
+		case key == "crio.runtime.default_runtime":
 			d.Msg = l.unknownHandler(user, doc)
-		} else {
+		case (key == "crio.api.stream_tls_cert" || key == "crio.api.stream_tls_key") && isEmptyString(user):
+			// Say why "" is wrong here although it is the default, and
+			// point at the key that made it wrong.
+			d = l.locate("crio.api.stream_enable_tls")
+			d.Key = key
+			d.Msg = "stream_enable_tls = true needs a certificate and a key: set " + key + " to an absolute path"
+		default:
 			d.Msg = l.describe(p, user)
 		}
 		l.diags = append(l.diags, d)
@@ -321,6 +328,11 @@ func (l *loader) validateMerged(doc map[string]any) *Config {
 		return nil
 	}
 	return &top.Crio
+}
+
+func isEmptyString(v cue.Value) bool {
+	s, err := v.String()
+	return err == nil && s == ""
 }
 
 // locate finds where a key of the merged document was set.

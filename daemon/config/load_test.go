@@ -174,6 +174,8 @@ func TestConfigErrors(t *testing.T) {
 			nil, []string{"crio.conf:2: crio.api.stream_idle_timeout: invalid value \"9999999999h\""}},
 		{"transport the daemon refuses", map[string]string{"crio.conf": "[crio.image]\ndefault_transport = \"oci-archive:\"\n"},
 			nil, []string{"crio.conf:2: crio.image.default_transport: invalid value \"oci-archive:\"; allowed: \"docker://\" | \"docker\""}},
+		{"TLS without certificate and key", map[string]string{"crio.conf": "[crio.api]\nstream_enable_tls = true\nstream_tls_key = \"/k.pem\"\n"},
+			nil, []string{"crio.conf:2: crio.api.stream_tls_cert: stream_enable_tls = true needs a certificate and a key: set crio.api.stream_tls_cert to an absolute path"}},
 		{"default_runtime without its table", map[string]string{"crio.conf.d/10-x.conf": "[crio.runtime]\ndefault_runtime = \"crun\"\n"},
 			nil, []string{"crio.conf.d/10-x.conf:2: crio.runtime.default_runtime: \"crun\" is not a declared runtime handler (declared: runc); add a [crio.runtime.runtimes.crun] table"}},
 		{"unknown key in a handler", map[string]string{"crio.conf": "[crio.runtime.runtimes.kata]\nruntime_pth = \"/x\"\n"},
