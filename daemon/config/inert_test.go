@@ -231,3 +231,23 @@ func TestInertKeyWarns(t *testing.T) {
 		t.Errorf("a default value gave a warning:\n%s", got)
 	}
 }
+
+// TestRenderMarksInertKeys: `crio config` says which keys do nothing.
+func TestRenderMarksInertKeys(t *testing.T) {
+	text := DefaultTOML()
+	// The comment block above a key, its "#" and line breaks removed.
+	commentOf := func(key string) string {
+		i := strings.Index(text, "\n"+key+" = ")
+		if i < 0 {
+			t.Fatalf("%s not rendered", key)
+		}
+		block := text[strings.LastIndex(text[:i], "\n\n")+2 : i]
+		return strings.Join(strings.Fields(strings.ReplaceAll(block, "#", "")), " ")
+	}
+	if !strings.Contains(commentOf("selinux"), InertNote) {
+		t.Errorf("selinux rendered without the note: %q", commentOf("selinux"))
+	}
+	if strings.Contains(commentOf("image_volumes"), "acted on") {
+		t.Errorf("image_volumes rendered with the note: %q", commentOf("image_volumes"))
+	}
+}

@@ -59,6 +59,10 @@ func isIgnored(v cue.Value) bool {
 	return crioAttr(v) == "ignored"
 }
 
+// InertNote is how the rendered configuration and the docs mark a key
+// with @crio(inert).
+const InertNote = "Not yet acted on: setting it to anything but the default gives a warning."
+
 // isInert says whether the schema marks a key as declared but not yet acted
 // on by the daemon (the attribute @crio(inert)).
 func isInert(v cue.Value) bool {

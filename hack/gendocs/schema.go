@@ -10,6 +10,7 @@ import (
 	"cuelang.org/go/cue/cuecontext"
 	"cuelang.org/go/cue/format"
 	"cuelang.org/go/cue/token"
+	"github.com/crio-appliance/crio/daemon/config"
 )
 
 // Kind is what a schema entry is.
@@ -23,8 +24,9 @@ const (
 	KindIgnoredTable             // a CRI-O table accepted and ignored
 )
 
-// InertNote ends the description of every key marked @crio(inert).
-const InertNote = "Not yet acted on: setting it to anything but the default gives a warning."
+// InertNote ends the description of every key marked @crio(inert); the
+// same words as `crio config` prints.
+const InertNote = config.InertNote
 
 // Entry is one table or key of the schema, in schema order. It is raw
 // text; each renderer (Markdown, roff) formats it.
