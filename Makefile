@@ -19,7 +19,7 @@ GOBUILD  := CGO_ENABLED=0 $(GO) build $(BUILD_FLAGS) -tags $(TAGS) -ldflags "$(L
 # Packages for unit tests: everything but the end-to-end tests under tests/.
 UNIT_PKGS = $(shell $(GO) list -tags $(TAGS) ./... | grep -v '^$(MODULE)/tests/')
 
-.PHONY: bin/crio bin/crio-arm64 all run deps test test-unit test-integration test-build test-critest docs clean FORCE
+.PHONY: bin/crio bin/crio-arm64 all run deps test lint test-race test-unit test-integration test-build test-critest docs clean FORCE
 
 # Always handed to go build: its cache decides what is stale.
 bin/crio:
@@ -45,12 +45,25 @@ deps:
 run: bin/crio deps
 	exec bin/crio
 
-test: test-unit test-integration test-build test-critest test-packages test-nix
+test: lint test-unit test-race test-integration test-build test-critest test-packages test-nix
 
 # The docs tests render the man pages and check the completion scripts.
 test-unit:
 	hack/install-deps.sh groff-base man-db zsh fish
 	CGO_ENABLED=0 $(GO) test -tags $(TAGS) -count=1 $(UNIT_PKGS)
+
+# Static checks over every package: go vet, and gofmt (lists the files it
+# would change and fails).
+lint:
+	$(GO) vet -tags $(TAGS) ./...
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
+
+# The unit tests again under the race detector. -race needs cgo, so this
+# test build links with gcc; the shipped binary (bin/crio) stays static.
+test-race:
+	hack/install-deps.sh gcc libc6-dev groff-base man-db zsh fish
+	CGO_ENABLED=1 $(GO) test -race -tags $(TAGS) -count=1 $(UNIT_PKGS)
 
 test-integration: bin/crio deps
 	@if [ -z "$$($(GO) list ./tests/... 2>/dev/null | grep -v '/tests/build$$')" ]; then \

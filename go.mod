@@ -2,6 +2,10 @@ module github.com/crio-appliance/crio
 
 go 1.26.0
 
+// The toolchain the reproducible-build claim (tests/build) was checked with;
+// an older local go downloads it, a newer one builds with itself.
+toolchain go1.26.8
+
 require (
 	cuelang.org/go v0.17.1
 	github.com/containernetworking/cni v1.3.1

@@ -1,5 +1,7 @@
 // Package policy embeds the security policies crio ships: the seccomp
-// profile used for containers that ask for RuntimeDefault (or set none).
+// profile used for containers that ask for RuntimeDefault, unless
+// crio.runtime.seccomp_profile names another. A container that sets no
+// profile runs unconfined, as the CRI defines it (daemon/spec).
 //
 // The profile is data, not code, so that it can be read, diffed against the
 // container ecosystem's default and replaced (crio.runtime.seccomp_profile)

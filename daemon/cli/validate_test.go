@@ -100,3 +100,18 @@ func TestValidateRegistriesFlag(t *testing.T) {
 		t.Errorf("exit %d, stderr %s", code, errOut)
 	}
 }
+
+// TestValidateRefusesWhatTheDaemonRefuses: values that would stop the
+// daemon at start fail `crio config validate`, naming file, line and key.
+func TestValidateRefusesWhatTheDaemonRefuses(t *testing.T) {
+	for _, tc := range []struct{ conf, want string }{
+		{"[crio.image]\ndefault_transport = \"oci-archive:\"\n", `crio.image.default_transport: invalid value "oci-archive:"; allowed: "docker://" | "docker"`},
+		{"[crio.api]\nstream_idle_timeout = \"9999999999h\"\n", `crio.api.stream_idle_timeout: invalid value "9999999999h"; allowed: "" | #Duration`},
+	} {
+		root := nodeRoot(t)
+		code, _, errOut := run(t, "config", "validate", "--ignition", ignFile(t, tc.conf), "--root", root)
+		if code == ExitOK || !strings.Contains(errOut, "50-x.conf):2: "+tc.want) {
+			t.Errorf("%q: exit %d, stderr %s", tc.conf, code, errOut)
+		}
+	}
+}

@@ -219,6 +219,12 @@ func (l *loader) walkKeys(file string, fv, schemaNode cue.Value, path []string, 
 			continue
 		}
 		l.origin[key] = fmt.Sprintf("%s:%d", file, line)
+		// Operators must not believe a setting took effect when crio
+		// does nothing with it; the default value changes nothing, so it
+		// stays quiet (packaged CRI-O files spell many defaults out).
+		if isInert(s) && !isDefault(s, v) {
+			l.warnings = append(l.warnings, fmt.Sprintf("%s:%d: %s is set but crio does not act on it yet; the setting has no effect", file, line, key))
+		}
 	}
 }
 
@@ -258,7 +264,8 @@ func (l *loader) describe(p []string, user cue.Value) string {
 func (l *loader) applyFlags(doc map[string]any, flags []Flag) {
 	for _, f := range flags {
 		p := strings.Split(f.Key, ".")
-		if _, ok := lookupSchema(l.c.config, p); !ok {
+		field, ok := lookupSchema(l.c.config, p)
+		if !ok {
 			l.diags = append(l.diags, Diagnostic{File: "flag " + f.Name, Key: f.Key, Msg: "unknown key"})
 			continue
 		}
@@ -272,6 +279,9 @@ func (l *loader) applyFlags(doc map[string]any, flags []Flag) {
 		}
 		setPath(doc, p, v)
 		l.origin[f.Key] = "flag " + f.Name
+		if isInert(field) && !isDefault(field, l.c.ctx.Encode(v)) {
+			l.warnings = append(l.warnings, fmt.Sprintf("flag %s: %s is set but crio does not act on it yet; the setting has no effect", f.Name, f.Key))
+		}
 	}
 }
 
@@ -288,9 +298,16 @@ func (l *loader) validateMerged(doc map[string]any) *Config {
 		d := l.locate(key)
 		p := strings.Split(key, ".")
 		user := mv.LookupPath(cue.ParsePath(quotePath(p)))
-		if key == "crio.runtime.default_runtime" {
+		switch {
+		case key == "crio.runtime.default_runtime":
 			d.Msg = l.unknownHandler(user, doc)
-		} else {
+		case (key == "crio.api.stream_tls_cert" || key == "crio.api.stream_tls_key") && isEmptyString(user):
+			// Say why "" is wrong here although it is the default, and
+			// point at the key that made it wrong.
+			d = l.locate("crio.api.stream_enable_tls")
+			d.Key = key
+			d.Msg = "stream_enable_tls = true needs a certificate and a key: set " + key + " to an absolute path"
+		default:
 			d.Msg = l.describe(p, user)
 		}
 		l.diags = append(l.diags, d)
@@ -311,6 +328,11 @@ func (l *loader) validateMerged(doc map[string]any) *Config {
 		return nil
 	}
 	return &top.Crio
+}
+
+func isEmptyString(v cue.Value) bool {
+	s, err := v.String()
+	return err == nil && s == ""
 }
 
 // locate finds where a key of the merged document was set.

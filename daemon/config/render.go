@@ -78,6 +78,9 @@ func (w *tomlWriter) table(schemaNode cue.Value, doc map[string]any, path []stri
 		p := append(append([]string(nil), path...), k)
 		w.b.WriteString("\n")
 		w.comment(docOf(s))
+		if isInert(s) {
+			w.comment(InertNote)
+		}
 		if o, ok := w.origin[strings.Join(p, ".")]; ok {
 			w.comment("Set by " + o + ".")
 		}

@@ -56,8 +56,37 @@ func child(s cue.Value, k string) (cue.Value, bool) {
 // isIgnored says whether the schema marks a table as a CRI-O table that
 // crio accepts and ignores (the attribute @crio(ignored)).
 func isIgnored(v cue.Value) bool {
+	return crioAttr(v) == "ignored"
+}
+
+// InertNote is how the rendered configuration and the docs mark a key
+// with @crio(inert).
+const InertNote = "Not yet acted on: setting it to anything but the default gives a warning."
+
+// isInert says whether the schema marks a key as declared but not yet acted
+// on by the daemon (the attribute @crio(inert)).
+func isInert(v cue.Value) bool {
+	return crioAttr(v) == "inert"
+}
+
+func crioAttr(v cue.Value) string {
 	a := v.Attribute("crio")
-	return a.Err() == nil && strings.TrimSpace(a.Contents()) == "ignored"
+	if a.Err() != nil {
+		return ""
+	}
+	return strings.TrimSpace(a.Contents())
+}
+
+// isDefault says whether the value a file gives equals the schema's
+// default for the key; a key without a default never is.
+func isDefault(field, user cue.Value) bool {
+	d, ok := field.Default()
+	if !ok || !d.IsConcrete() {
+		return false
+	}
+	want, err1 := d.MarshalJSON()
+	got, err2 := user.MarshalJSON()
+	return err1 == nil && err2 == nil && string(want) == string(got)
 }
 
 // isMap says whether s is a map-like struct (a pattern constraint and no
@@ -104,10 +133,13 @@ func lookupSchema(s cue.Value, path []string) (cue.Value, bool) {
 	return s, true
 }
 
-var defaultMarker = regexp.MustCompile(`^\*("[^"]*"|\S+)\s*\|\s*`)
+// defaultMarker is CUE's "*" before the default alternative. The default
+// is an allowed value like the others (and, as in `*"" | #Duration`, often
+// one the rest of the constraint does not cover), so only the marker goes.
+var defaultMarker = regexp.MustCompile(`^\*`)
 
 // allowed renders what a schema field accepts, for error messages: its CUE
-// expression without the default, and the doc of any definition it uses.
+// expression, default included, and the doc of any definition it uses.
 func allowed(c *compiled, field cue.Value) string {
 	src := field.Source()
 	if f, ok := src.(*ast.Field); ok {

@@ -44,6 +44,7 @@ func OptionsFromConfig(cfg *config.Config, log *slog.Logger) (Options, error) {
 			Env:                        append([]string(nil), rc.DefaultEnv...),
 			Ulimits:                    append([]string(nil), rc.DefaultUlimits...),
 			ReadOnly:                   rc.ReadOnly,
+			AppArmorProfile:            rc.ApparmorProfile,
 			AdditionalDevices:          append([]string(nil), rc.AdditionalDevices...),
 			AbsentMountSourcesToReject: append([]string(nil), rc.AbsentMountSourcesToReject...),
 		},

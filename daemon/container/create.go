@@ -198,6 +198,9 @@ func (s *Service) create(ctx context.Context, pod *sandbox.Sandbox, cfg *runtime
 	for _, w := range res.Warnings {
 		s.log.Debug("container setting not applied", "id", id, "name", name, "detail", w)
 	}
+	for _, w := range res.SecurityWarnings {
+		s.log.Warn("container confinement not applied", "id", id, "name", name, "detail", w)
+	}
 	c.StopSignal = res.StopSignal
 	c.UID, c.GID, c.SupplementalGroups = res.UID, res.GID, res.SupplementalGroups
 	for _, m := range res.Mounts {

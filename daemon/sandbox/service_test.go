@@ -271,3 +271,48 @@ func TestPodEvents(t *testing.T) {
 		t.Errorf("events %v, want %v", kinds, want)
 	}
 }
+
+// A pod record written by a later crio (a newer recordVersion) is not
+// restored, and the service still starts; the record is left for that
+// crio, and a crio that reads it again finds the pod.
+func TestRestoreRefusesNewerRecord(t *testing.T) {
+	dir := t.TempDir()
+	s := newService(t, dir)
+	ctx := context.Background()
+	sb, err := s.Run(ctx, hostNetConfig("future"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "state", sb.ID+".json")
+	setVersion := func(v int) {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rec map[string]any
+		if err := json.Unmarshal(raw, &rec); err != nil {
+			t.Fatal(err)
+		}
+		rec["recordVersion"] = v
+		raw, _ = json.Marshal(rec)
+		if err := os.WriteFile(path, raw, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setVersion(99)
+	s2 := newService(t, dir) // fails the test if New fails
+	if got := s2.List(Filter{}); len(got) != 0 {
+		t.Errorf("a record of a later format was restored: %v", got)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("the newer record was not left in place: %v", err)
+	}
+	setVersion(1)
+	s3 := newService(t, dir)
+	if got := s3.List(Filter{}); len(got) != 1 || got[0].ID != sb.ID {
+		t.Fatalf("restored list: %v", got)
+	}
+	if err := s3.Remove(ctx, sb.ID); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -95,8 +95,13 @@ func Generate(in *Input) (*Result, error) {
 		return nil, err
 	}
 	g.Config.Linux.Seccomp = seccomp
-	if p := sc.GetApparmor(); p != nil && p.GetProfileType() == 2 /* Localhost */ {
-		res.Warnings = append(res.Warnings, "AppArmor profile not applied: this host has no AppArmor")
+	aa, aaWarning, err := apparmorProfile(in, sc, privileged)
+	if err != nil {
+		return nil, err
+	}
+	g.SetProcessApparmorProfile(aa)
+	if aaWarning != "" {
+		res.SecurityWarnings = append(res.SecurityWarnings, aaWarning)
 	}
 
 	g.SetRootPath(in.Rootfs)

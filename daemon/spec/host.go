@@ -198,6 +198,7 @@ func readFacts() HostFacts {
 		_, err = os.Stat("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes")
 		f.SwapAccounting = err == nil
 	}
+	f.AppArmor = apparmorEnabled()
 	f.MinOOMScoreAdj = minOOMScoreAdj()
 	f.LastCap = 40 // CAP_CHECKPOINT_RESTORE, the last as of Linux 5.9
 	if b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap"); err == nil {
@@ -245,6 +246,9 @@ func minOOMScoreAdj() int {
 func hasCapSysResource() bool {
 	return ownCaps("CapEff:")&(1<<unix.CAP_SYS_RESOURCE) != 0
 }
+
+// AppArmorLoaded reads the kernel's list of loaded AppArmor profiles.
+func (h *RealHost) AppArmorLoaded(name string) bool { return apparmorLoaded(name) }
 
 // MountSource resolves path and creates it as a directory when missing
 // and create is set.

@@ -76,6 +76,9 @@ type Defaults struct {
 	Ulimits []string
 	// ReadOnly is crio.runtime.read_only: every rootfs read-only.
 	ReadOnly bool
+	// AppArmorProfile is crio.runtime.apparmor_profile: the AppArmor
+	// profile of RuntimeDefault, applied when the host has it loaded.
+	AppArmorProfile string
 	// SeccompProfile is the RuntimeDefault profile (JSON); nil means the
 	// embedded policy/seccomp.json.
 	SeccompProfile []byte
@@ -124,12 +127,17 @@ type Host interface {
 	MountSource(path string, create bool) (string, error)
 	// Facts are the host-wide answers, fixed for the daemon's lifetime.
 	Facts() HostFacts
+	// AppArmorLoaded says whether the kernel has the AppArmor profile
+	// name loaded now (profiles come and go while the daemon runs).
+	AppArmorLoaded(name string) bool
 }
 
 // HostFacts are fixed properties of the host.
 type HostFacts struct {
 	// Hugetlb: the hugetlb cgroup controller is mounted.
 	Hugetlb bool
+	// AppArmor: the kernel has AppArmor enabled.
+	AppArmor bool
 	// SwapAccounting: the memory controller accounts swap
 	// (memory.memsw.* on v1, memory.swap.max on v2).
 	SwapAccounting bool
@@ -163,4 +171,8 @@ type Result struct {
 	// apply them (hugepages without hugetlb, a clamped oom_score_adj); the
 	// caller logs them.
 	Warnings []string
+	// SecurityWarnings are requested confinements left out (an AppArmor
+	// profile the host cannot apply); the caller logs them at Warn, as
+	// the pod runs less confined than its author asked.
+	SecurityWarnings []string
 }

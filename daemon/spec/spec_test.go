@@ -20,6 +20,8 @@ type fakeHost struct {
 	shared  map[string]bool
 	slave   map[string]bool
 	created []string
+	// apparmor are the AppArmor profiles loaded.
+	apparmor map[string]bool
 }
 
 func (h *fakeHost) Devices(p string) ([]rspec.LinuxDevice, error) {
@@ -53,6 +55,8 @@ func (h *fakeHost) MountSource(p string, create bool) (string, error) {
 }
 
 func (h *fakeHost) Facts() HostFacts { return h.facts }
+
+func (h *fakeHost) AppArmorLoaded(name string) bool { return h.apparmor[name] }
 
 var defaultCaps = []string{"CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "SETGID", "SETUID", "SETPCAP", "NET_BIND_SERVICE", "KILL"}
 

@@ -4,8 +4,10 @@
 package state
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -76,6 +78,54 @@ type Codec[T any] struct {
 	Decode func([]byte) (T, error)
 }
 
+// RecordVersion is the format version of the records this crio writes and
+// the newest it reads. Every record carries it (the top-level key
+// "recordVersion"), so that a later crio can convert or restore an older
+// record, and an older crio refuses a newer record by name instead of
+// misreading it. Records written before the key existed are version 1.
+// Bump it when a record's meaning changes incompatibly, and teach
+// LoadAll's callers to read the old version.
+const RecordVersion = 1
+
+// versionKey is the top-level key of a record that holds RecordVersion.
+const versionKey = "recordVersion"
+
+// ErrNewerRecord marks a record written by a later crio in a format this
+// one does not read.
+var ErrNewerRecord = errors.New("record format is newer than this crio reads")
+
+// stampVersion adds the format version to an encoded record, which must be
+// a JSON object.
+func stampVersion(data []byte) ([]byte, error) {
+	data = bytes.TrimSpace(data)
+	if len(data) < 2 || data[0] != '{' {
+		return nil, fmt.Errorf("record is not a JSON object")
+	}
+	head := fmt.Sprintf(`{%q:%d`, versionKey, RecordVersion)
+	rest := bytes.TrimSpace(data[1:])
+	if rest[0] != '}' {
+		head += ","
+	}
+	return append([]byte(head), rest...), nil
+}
+
+// recordVersion reads a record's format version; 1 when it has none.
+func recordVersion(data []byte) (int, error) {
+	var hdr map[string]json.RawMessage
+	if err := json.Unmarshal(data, &hdr); err != nil {
+		return 0, err
+	}
+	raw, ok := hdr[versionKey]
+	if !ok {
+		return 1, nil
+	}
+	var v int
+	if err := json.Unmarshal(raw, &v); err != nil || v < 1 {
+		return 0, fmt.Errorf("invalid %s %s", versionKey, raw)
+	}
+	return v, nil
+}
+
 // Records is a directory of records of one kind, file <id>.json each.
 type Records[T any] struct {
 	Dir   string
@@ -91,6 +141,9 @@ func (r Records[T]) Save(v T) error {
 		return fmt.Errorf("save %s %q: invalid id", r.Codec.Kind, id)
 	}
 	data, err := r.Codec.Encode(v)
+	if err == nil {
+		data, err = stampVersion(data)
+	}
 	if err == nil {
 		err = WriteFileAtomic(r.path(id), data, 0o600)
 	}
@@ -137,6 +190,16 @@ func (r Records[T]) LoadAll() (out []T, errs []error) {
 			continue
 		}
 		data, err := os.ReadFile(filepath.Join(r.Dir, name))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s record %s: %w", r.Codec.Kind, name, err))
+			continue
+		}
+		// A record from a later crio is refused by name and left in
+		// place, so that crio, once back, still finds it.
+		ver, err := recordVersion(data)
+		if err == nil && ver > RecordVersion {
+			err = fmt.Errorf("%w: version %d, this crio reads up to %d; left in place, not restored (run the crio that wrote it, or remove the pod)", ErrNewerRecord, ver, RecordVersion)
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s record %s: %w", r.Codec.Kind, name, err))
 			continue

@@ -2,6 +2,7 @@ package state
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -102,5 +103,68 @@ func TestLookupPrefix(t *testing.T) {
 		if got != want || ok != (want != 0) {
 			t.Errorf("LookupPrefix(%q) = %d, %v; want %d", id, got, ok, want)
 		}
+	}
+}
+
+// TestRecordFormatVersion: records carry their format version; one without
+// it (written before versioning) loads; one from a later crio is refused
+// with ErrNewerRecord, named, and left in place, and the others still load.
+func TestRecordFormatVersion(t *testing.T) {
+	dir := t.TempDir()
+	rs := records(dir)
+	cur := &rec{ID: NewID(), Note: "current"}
+	if err := rs.Save(cur); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, cur.ID+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hdr struct {
+		V int `json:"recordVersion"`
+	}
+	if err := json.Unmarshal(data, &hdr); err != nil || hdr.V != RecordVersion {
+		t.Fatalf("saved record %s: recordVersion %d (%v), want %d", data, hdr.V, err, RecordVersion)
+	}
+
+	old, future := NewID(), NewID()
+	write := func(id, body string) {
+		if err := os.WriteFile(filepath.Join(dir, id+".json"), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(old, `{"id":"`+old+`","note":"old"}`)
+	write(future, `{"recordVersion":99,"id":"`+future+`","note":"future"}`)
+
+	got, errs := rs.LoadAll()
+	notes := map[string]bool{}
+	for _, r := range got {
+		notes[r.Note] = true
+	}
+	if len(got) != 2 || !notes["current"] || !notes["old"] {
+		t.Errorf("loaded %v, want the current and the unversioned record", notes)
+	}
+	if len(errs) != 1 || !errors.Is(errs[0], ErrNewerRecord) || !strings.Contains(errs[0].Error(), future+".json") ||
+		!strings.Contains(errs[0].Error(), "version 99") {
+		t.Fatalf("errors %v, want one ErrNewerRecord naming %s and version 99", errs, future)
+	}
+	if _, err := os.Stat(filepath.Join(dir, future+".json")); err != nil {
+		t.Errorf("the newer record was not left in place: %v", err)
+	}
+}
+
+func TestStampVersion(t *testing.T) {
+	for in, want := range map[string]string{
+		`{}`:           `{"recordVersion":1}`,
+		` {"a":1} `:    `{"recordVersion":1,"a":1}`,
+		"{\n \"a\":1}": `{"recordVersion":1,"a":1}`,
+	} {
+		got, err := stampVersion([]byte(in))
+		if err != nil || string(got) != want {
+			t.Errorf("stampVersion(%q) = %s, %v; want %s", in, got, err, want)
+		}
+	}
+	if _, err := stampVersion([]byte(`[1]`)); err == nil {
+		t.Error("a JSON array was stamped")
 	}
 }

@@ -61,3 +61,34 @@ func TestSplice(t *testing.T) {
 		t.Fatal("no error without markers")
 	}
 }
+
+// TestInertNoteFromAttribute: "Not yet acted on" comes from @crio(inert),
+// in both the README table and crio.conf(5), and nowhere else.
+func TestInertNoteFromAttribute(t *testing.T) {
+	src := "package schema\n#Config: {crio: {\n\t// Acted on.\n\ta: *1 | int\n\t// Declared only.\n\tb: *2 | int @crio(inert)\n}}\n"
+	s, err := Walk(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]bool{"crio.a": false, "crio.b": true} {
+		e, ok := s.Lookup(key)
+		if !ok {
+			t.Fatalf("no entry %s", key)
+		}
+		if got := strings.Contains(e.Doc, InertNote); got != want {
+			t.Errorf("%s: doc %q, inert note %v, want %v", key, e.Doc, got, want)
+		}
+	}
+	md, err := Generate(schema.Source)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(md, "\n") {
+		if strings.HasPrefix(line, "| `crio.runtime.selinux` |") && !strings.Contains(line, InertNote) {
+			t.Errorf("selinux row without the note: %s", line)
+		}
+		if strings.HasPrefix(line, "| `crio.image.image_volumes` |") && strings.Contains(line, "acted on") {
+			t.Errorf("image_volumes is acted on: %s", line)
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"cuelang.org/go/cue/cuecontext"
 	"cuelang.org/go/cue/format"
 	"cuelang.org/go/cue/token"
+	"github.com/crio-appliance/crio/daemon/config"
 )
 
 // Kind is what a schema entry is.
@@ -22,6 +23,10 @@ const (
 	KindIgnored                  // a CRI-O key accepted and ignored
 	KindIgnoredTable             // a CRI-O table accepted and ignored
 )
+
+// InertNote ends the description of every key marked @crio(inert); the
+// same words as `crio config` prints.
+const InertNote = config.InertNote
 
 // Entry is one table or key of the schema, in schema order. It is raw
 // text; each renderer (Markdown, roff) formats it.
@@ -111,7 +116,13 @@ func walk(v cue.Value, prefix string, out *[]Entry) error {
 		f := it.Value()
 		key := prefix + it.Selector().Unquoted()
 		doc := docText(f)
-		if a := f.Attribute("crio"); a.Err() == nil && a.Contents() == "ignored" {
+		a := f.Attribute("crio")
+		if a.Err() == nil && a.Contents() == "inert" {
+			// Said from the attribute, so the docs cannot drift from the
+			// test that checks the attribute against the code.
+			doc = strings.TrimSpace(doc + " " + InertNote)
+		}
+		if a.Err() == nil && a.Contents() == "ignored" {
 			kind := KindIgnored
 			if f.IncompleteKind() == cue.StructKind {
 				kind = KindIgnoredTable

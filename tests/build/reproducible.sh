@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # reproducible.sh: the release build is static and byte-identical.
+#  0. checks the go toolchain is the one go.mod pins;
 #  1. builds bin/crio in the repository (or, if tracked files have uncommitted
 #     changes, in a clone of HEAD), then again in a `git clone` of HEAD at
 #     another path with an empty GOCACHE, and compares sha256;
@@ -14,6 +15,15 @@ trap 'chmod -R u+w "$WORK" 2>/dev/null; rm -rf "$WORK"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 log() { echo "==> $*"; }
 command -v file >/dev/null || fail "'file' is not installed (apt-get install file)"
+
+# The hashes are only reproducible with one toolchain: go.mod pins it, and a
+# newer local go would build with itself instead, so say so rather than
+# compare binaries of different compilers.
+pinned=$(sed -n 's/^toolchain //p' "$ROOT/go.mod")
+[[ -n $pinned ]] || fail "go.mod has no toolchain directive"
+actual=$(cd "$ROOT" && go env GOVERSION)
+[[ $actual == "$pinned" ]] || fail "go.mod pins $pinned but the build uses $actual (set GOTOOLCHAIN=$pinned)"
+log "toolchain $actual, as go.mod pins"
 
 if git -C "$ROOT" diff --quiet HEAD --; then
     A=$ROOT
