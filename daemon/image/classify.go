@@ -176,17 +176,11 @@ const (
 // errs that names one wins.
 func pullFailureCategory(errs []error) string {
 	for _, err := range errs {
-		var ec errcode.Error
-		var ecs errcode.Errors
 		var ne net.Error
+		code, hasCode := errorCode(err)
 		switch {
-		case errors.As(err, &ec):
-			return ec.Code.String()
-		case errors.As(err, &ecs) && len(ecs) > 0:
-			var first errcode.Error
-			if errors.As(ecs[0], &first) {
-				return first.Code.String()
-			}
+		case hasCode:
+			return code.String()
 		case errors.Is(err, ErrUnauthenticated):
 			// The registry's 401, seen by containers/image as a
 			// credentials error rather than an error code.

@@ -88,9 +88,10 @@ func (s *Service) pullOne(ctx context.Context, named reference.Named, sys *types
 		Progress:         watch.Progress,
 		ProgressInterval: watch.Interval,
 	})
-	stop()
 	if err != nil {
-		return "", classifyPullError(cctx, err, pullFailure{
+		// Before stop, which cancels cctx: classifyPullError reads a
+		// cancelled cctx as the caller having given up.
+		err = classifyPullError(cctx, err, pullFailure{
 			named:      named,
 			srcRef:     srcRef,
 			policy:     policy,
@@ -98,6 +99,10 @@ func (s *Service) pullOne(ctx context.Context, named reference.Named, sys *types
 			authSource: describeAuth(auth, s.opts.GlobalAuthFile),
 			timeout:    s.opts.PullProgressTimeout.String(),
 		})
+	}
+	stop()
+	if err != nil {
+		return "", err
 	}
 	_, img, err := istorage.ResolveReference(destRef)
 	if err != nil {
