@@ -147,9 +147,19 @@ func TestCollectorsTrim(t *testing.T) {
 			t.Errorf("%s exported although metrics_collectors does not name it", name)
 		}
 	}
-	if _, err := Serve(Options{Host: "127.0.0.1", Collectors: []string{"operations"}}); err == nil ||
-		!strings.Contains(err.Error(), `unknown collector "operations"`) {
+	if _, err := Serve(Options{Host: "127.0.0.1", Collectors: []string{"operations_totl"}}); err == nil ||
+		!strings.Contains(err.Error(), `unknown collector "operations_totl"`) {
 		t.Errorf("unknown collector: err = %v", err)
+	}
+	// CRI-O's collectors that crio omits are skipped, not fatal: a
+	// migrated crio.conf lists them.
+	reg, err := Registry([]string{"crio_resources_stalled_at_stage", "operations", "processes_defunct"}, nil)
+	if err != nil {
+		t.Fatalf("CRI-O's omitted collectors refused: %v", err)
+	}
+	got, err := reg.Gather()
+	if err != nil || len(got) != 1 || got[0].GetName() != "container_runtime_crio_processes_defunct" {
+		t.Errorf("omitted collectors: %v %v", got, err)
 	}
 }
 

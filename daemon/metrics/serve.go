@@ -53,14 +53,39 @@ type Server struct {
 	errc      chan error
 }
 
+// omitted are CRI-O's collectors that crio cannot produce truthfully and
+// CRI-O's deprecated names: accepted in metrics_collectors, never exported.
+var omitted = map[string]bool{
+	"containers_seccomp_notifier_count_total": true, // no seccomp notifier
+	"resources_stalled_at_stage":              true, // no staged resource cache
+	"containers_stopped_monitor_count":        true, // CRI-O's conmon bookkeeping
+	// Deprecated in CRI-O in favour of the names crio exports.
+	"operations": true, "operations_latency_microseconds_total": true,
+	"operations_latency_microseconds": true, "operations_errors": true,
+	"image_pulls_by_digest": true, "image_pulls_by_name": true,
+	"image_pulls_by_name_skipped": true, "image_pulls_failures": true,
+	"image_pulls_successes": true, "image_layer_reuse": true,
+	"containers_oom": true,
+}
+
 // Registry builds a registry holding the collectors keys selects (all
-// when empty). An unknown key is an error: the schema lets any string
-// through, and a typo must not silently hide a metric.
-func Registry(keys []string) (*prometheus.Registry, error) {
+// when empty). A key CRI-O knows but crio omits is skipped with a warning;
+// any other unknown key is an error: the schema lets any string through,
+// and a typo must not silently hide a metric.
+func Registry(keys []string, log *slog.Logger) (*prometheus.Registry, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	reg := prometheus.NewRegistry()
 	chosen := map[string]bool{}
 	for _, k := range keys {
 		n := normalize(k)
+		if omitted[n] {
+			// A CRI-O configuration lists them (crio config of CRI-O
+			// prints them all): a migrated node must still start.
+			log.Warn("metrics_collectors: crio does not export this CRI-O collector (see the README)", "collector", k)
+			continue
+		}
 		if _, ok := all[n]; !ok {
 			known := Keys()
 			slices.Sort(known)
@@ -86,7 +111,7 @@ func Serve(opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	reg, err := Registry(opts.Collectors)
+	reg, err := Registry(opts.Collectors, opts.Logger)
 	if err != nil {
 		return nil, err
 	}

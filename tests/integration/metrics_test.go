@@ -150,12 +150,17 @@ func TestMetricsScrape(t *testing.T) {
 		t.Fatalf("container name: %v %s", err, body)
 	}
 
+	// crio status containers, as CRI-O prints it.
+	if code, out, errOut := RunCrio(t, "status", "containers", "--id", id, "--socket", e.d.Socket); code != 0 ||
+		!strings.HasPrefix(out, "name: "+info.Name+"\n") || !strings.Contains(out, "\nsandbox: "+podID+"\n") {
+		t.Errorf("crio status containers --id: %d %q %q", code, out, errOut)
+	}
+
 	// A failed pull: the registry answers MANIFEST_UNKNOWN.
 	_, perr := e.d.Image().PullImage(Context(t), &runtimeapi.PullImageRequest{Image: &runtimeapi.ImageSpec{Image: e.reg.Host + "/it/nope:latest"}})
 	if perr == nil {
 		t.Fatal("pull of a missing image succeeded")
 	}
-	t.Logf("failed pull: %v", perr)
 
 	m = scrapeMetrics(t, url)
 	for _, c := range []struct {
