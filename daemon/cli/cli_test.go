@@ -252,6 +252,32 @@ func TestStatusContainers(t *testing.T) {
 	}
 }
 
+// CRI-O's metrics flags override [crio.metrics] with typed values.
+func TestMetricsFlags(t *testing.T) {
+	dir := t.TempDir()
+	g, _, err := ParseGlobal([]string{"-c", filepath.Join(dir, "none.conf"), "-d", dir,
+		"--enable-metrics", "--metrics-port", "9537", "--metrics-host", "0.0.0.0",
+		"--metrics-collectors", "operations_total,go"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Sources.ConfigFileExplicit = false // the file need not exist
+	res, err := config.Load(g.Sources)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := res.Config.Metrics
+	if !m.EnableMetrics || m.MetricsPort != 9537 || m.MetricsHost != "0.0.0.0" || !reflect.DeepEqual(m.MetricsCollectors, []string{"operations_total", "go"}) {
+		t.Errorf("metrics from flags: %+v", m)
+	}
+	if res.Origin["crio.metrics.metrics_port"] != "flag --metrics-port" {
+		t.Errorf("origin of metrics_port: %q", res.Origin["crio.metrics.metrics_port"])
+	}
+	if _, _, err := ParseGlobal([]string{"--metrics-port", "x"}, io.Discard); err == nil {
+		t.Error("--metrics-port x accepted")
+	}
+}
+
 func TestProfileFlags(t *testing.T) {
 	g, rest, err := ParseGlobal([]string{"--profile", "--profile-port", "7070", "status"}, io.Discard)
 	if err != nil || !g.Profile || g.ProfilePort != 7070 || len(rest) != 1 {

@@ -145,9 +145,19 @@ func ParseGlobal(args []string, errOut io.Writer) (*Global, []string, error) {
 			g.Env[f.Env] = *strs[f.Long]
 		default:
 			var v any
-			if f.Repeated {
+			switch {
+			case f.Arg == "":
+				v = *bools[f.Long]
+			case f.Int:
+				n, err := strconv.ParseInt(*strs[f.Long], 10, 64)
+				if err != nil {
+					fmt.Fprintf(errOut, "invalid value %q for flag %s: not a number\n", *strs[f.Long], typed[f.Long])
+					return nil, nil, fmt.Errorf("%s %q: not a number", typed[f.Long], *strs[f.Long])
+				}
+				v = n
+			case f.Repeated:
 				v = append([]string(nil), *lists[f.Long]...)
-			} else {
+			default:
 				v = *strs[f.Long]
 			}
 			g.Sources.Flags = append(g.Sources.Flags, config.Flag{Name: typed[f.Long], Key: f.Key, Value: v})

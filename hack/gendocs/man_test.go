@@ -283,6 +283,7 @@ t crio status ""
 t crio completion ""
 t crio --cgroup-manager ""
 t crio --pro
+t crio --enable-m
 t crio status containers --
 `
 	out, err := exec.Command(bash, "-c", script, "bash", filepath.Join(dir, "crio")).CombinedOutput()
@@ -301,6 +302,7 @@ t crio status containers --
 		"bash zsh fish",
 		"cgroupfs systemd",
 		"--profile --profile-port",
+		"--enable-metrics",
 		"--socket --id --help",
 	}
 	got := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")

@@ -49,6 +49,8 @@ type Flag struct {
 	Usage string
 	// Repeated flags collect every value (commas also separate values).
 	Repeated bool
+	// Int flags set an integer key: the argument must be a number.
+	Int bool
 	// Env, for a flag that is not a configuration key, is the environment
 	// variable the flag sets for the libraries that read it.
 	Env string
@@ -98,6 +100,14 @@ var GlobalFlags = []Flag{
 	{Long: "cni-plugin-dir", Key: "crio.network.plugin_dirs", Arg: "DIR", Complete: CompleteDir, Usage: "CNI plugin directory; repeat (or separate with commas) for several", Repeated: true},
 	{Long: "pause-image", Key: "crio.image.pause_image", Arg: "IMAGE", Usage: "image of the pod infra container"},
 	{Long: "signature-policy", Key: "crio.image.signature_policy", Arg: "FILE", Complete: CompleteFile, Usage: "signature policy file (default /etc/containers/policy.json)"},
+	// CRI-O's metrics flags (CRIO_METRICS_OPTIONS of the unit).
+	{Long: "enable-metrics", Key: "crio.metrics.enable_metrics", Usage: "serve Prometheus metrics (--enable-metrics=false turns them off)"},
+	{Long: "metrics-host", Key: "crio.metrics.metrics_host", Arg: "HOST", Usage: "address of the metrics server (default 127.0.0.1)"},
+	{Long: "metrics-port", Key: "crio.metrics.metrics_port", Arg: "PORT", Int: true, Usage: "port of the metrics server (default 9090)"},
+	{Long: "metrics-socket", Key: "crio.metrics.metrics_socket", Arg: "PATH", Complete: CompleteFile, Usage: "unix socket that also serves the metrics"},
+	{Long: "metrics-cert", Key: "crio.metrics.metrics_cert", Arg: "FILE", Complete: CompleteFile, Usage: "TLS certificate of the metrics server"},
+	{Long: "metrics-key", Key: "crio.metrics.metrics_key", Arg: "FILE", Complete: CompleteFile, Usage: "TLS key of the metrics server"},
+	{Long: "metrics-collectors", Key: "crio.metrics.metrics_collectors", Arg: "NAME", Repeated: true, Usage: "a collector to export; repeat (or separate with commas) for several"},
 	// CRI-O's profiler flags: command line only, no configuration key.
 	{Long: "profile", Usage: "serve pprof (net/http/pprof) on 127.0.0.1 only, at --profile-port; off by default"},
 	{Long: "profile-port", Arg: "PORT", Usage: "port of the pprof server of --profile (default 6060)"},
