@@ -1,10 +1,21 @@
 package integration
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -205,5 +216,106 @@ func TestMetricsDisabled(t *testing.T) {
 	if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second); err == nil {
 		c.Close()
 		t.Errorf("metrics port %d answers with enable_metrics = false", port)
+	}
+}
+
+// metrics_cert/metrics_key serve HTTPS with that certificate, and
+// metrics_collectors trims the export to what it names.
+func TestMetricsTLSAndCollectors(t *testing.T) {
+	dir := TempDir(t)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "crio-it metrics"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, IsCA: true, BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile := filepath.Join(dir, "metrics.crt"), filepath.Join(dir, "metrics.key")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	port := freeTCPPort(t)
+	StartDaemon(t, Options{Dir: dir, DropIns: map[string]string{"50-metrics.conf": fmt.Sprintf(
+		"[crio.metrics]\nenable_metrics = true\nmetrics_port = %d\nmetrics_cert = %q\nmetrics_key = %q\n"+
+			"metrics_collectors = [\"operations_total\", \"crio_image_pulls_success_total\"]\n",
+		port, certFile, keyFile)}})
+
+	cert, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err := client.Get(fmt.Sprintf("https://127.0.0.1:%d/metrics", port))
+	if err != nil {
+		t.Fatalf("HTTPS scrape with the configured certificate: %v", err)
+	}
+	defer resp.Body.Close()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for name := range fams {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	// StartDaemon's readiness check called Version, so operations_total
+	// has a series.
+	want := []string{"container_runtime_crio_image_pulls_success_total", "container_runtime_crio_operations_total"}
+	if !slices.Equal(names, want) {
+		t.Errorf("exported %v, want only %v", names, want)
+	}
+	if counter(fams, "container_runtime_crio_operations_total", map[string]string{"operation": "Version"}) < 1 {
+		t.Error("Version calls not counted")
+	}
+}
+
+// --profile serves pprof on 127.0.0.1:--profile-port and nowhere else;
+// without it nothing listens there.
+func TestProfileFlag(t *testing.T) {
+	port := freeTCPPort(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	StartDaemon(t, Options{Args: []string{"--profile-port", fmt.Sprint(port)}})
+	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		c.Close()
+		t.Fatalf("pprof listens on %s without --profile", addr)
+	}
+
+	port = freeTCPPort(t)
+	addr = fmt.Sprintf("127.0.0.1:%d", port)
+	StartDaemon(t, Options{Args: []string{"--profile", "--profile-port", fmt.Sprint(port)}})
+	resp, err := http.Get("http://" + addr + "/debug/pprof/cmdline")
+	if err != nil {
+		t.Fatalf("pprof with --profile: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("pprof cmdline: %s", resp.Status)
+	}
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		ipn, ok := a.(*net.IPNet)
+		if !ok || ipn.IP.IsLoopback() || ipn.IP.IsLinkLocalUnicast() {
+			continue
+		}
+		other := net.JoinHostPort(ipn.IP.String(), fmt.Sprint(port))
+		if c, err := net.DialTimeout("tcp", other, time.Second); err == nil {
+			c.Close()
+			t.Errorf("pprof answers on %s: loopback only", other)
+		}
 	}
 }
