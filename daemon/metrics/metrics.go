@@ -30,20 +30,20 @@ const prefix = "crio_"
 // Collector keys, as metrics_collectors names them (CRI-O also accepts
 // them with the "crio_" and "container_runtime_crio_" prefixes).
 const (
-	OperationsTotal              = "operations_total"
-	OperationsLatencySecondsTot  = "operations_latency_seconds_total"
-	OperationsLatencySeconds     = "operations_latency_seconds"
-	OperationsErrorsTotal        = "operations_errors_total"
-	ImagePullsBytesTotal         = "image_pulls_bytes_total"
-	ImagePullsSkippedBytesTotal  = "image_pulls_skipped_bytes_total"
-	ImagePullsFailureTotal       = "image_pulls_failure_total"
-	ImagePullsSuccessTotal       = "image_pulls_success_total"
-	ImagePullsLayerSize          = "image_pulls_layer_size"
-	ImageLayerReuseTotal         = "image_layer_reuse_total"
-	ContainersEventsDroppedTotal = "containers_events_dropped_total"
-	ContainersOOMTotal           = "containers_oom_total"
-	ContainersOOMCountTotal      = "containers_oom_count_total"
-	ProcessesDefunct             = "processes_defunct"
+	OperationsTotal               = "operations_total"
+	OperationsLatencySecondsTotal = "operations_latency_seconds_total"
+	OperationsLatencySeconds      = "operations_latency_seconds"
+	OperationsErrorsTotal         = "operations_errors_total"
+	ImagePullsBytesTotal          = "image_pulls_bytes_total"
+	ImagePullsSkippedBytesTotal   = "image_pulls_skipped_bytes_total"
+	ImagePullsFailureTotal        = "image_pulls_failure_total"
+	ImagePullsSuccessTotal        = "image_pulls_success_total"
+	ImagePullsLayerSize           = "image_pulls_layer_size"
+	ImageLayerReuseTotal          = "image_layer_reuse_total"
+	ContainersEventsDroppedTotal  = "containers_events_dropped_total"
+	ContainersOOMTotal            = "containers_oom_total"
+	ContainersOOMCountTotal       = "containers_oom_count_total"
+	ProcessesDefunct              = "processes_defunct"
 	// crio's own latency breakdown (not in CRI-O).
 	NetworkSetupSeconds = "network_setup_seconds"
 	RuntimeSeconds      = "runtime_seconds"
@@ -77,7 +77,7 @@ var (
 	// _sum and _count series (so rate(_sum)/rate(_count) still works)
 	// and adds buckets for percentiles across nodes.
 	operationsLatencyTotal = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Subsystem: Subsystem, Name: name(OperationsLatencySecondsTot),
+		Subsystem: Subsystem, Name: name(OperationsLatencySecondsTotal),
 		Help:    "Latency in seconds of CRI-O operations, by operation type.",
 		Buckets: latencyBuckets,
 	}, []string{"operation"})
@@ -150,25 +150,25 @@ var (
 
 // all maps each collector key to what it registers.
 var all = map[string]prometheus.Collector{
-	OperationsTotal:              operations,
-	OperationsLatencySecondsTot:  operationsLatencyTotal,
-	OperationsLatencySeconds:     operationsLatency,
-	OperationsErrorsTotal:        operationsErrors,
-	ImagePullsBytesTotal:         pullBytes,
-	ImagePullsSkippedBytesTotal:  pullSkippedBytes,
-	ImagePullsFailureTotal:       pullFailures,
-	ImagePullsSuccessTotal:       pullSuccesses,
-	ImagePullsLayerSize:          pullLayerSize,
-	ImageLayerReuseTotal:         layerReuse,
-	ContainersEventsDroppedTotal: eventsDropped,
-	ContainersOOMTotal:           oomTotal,
-	ContainersOOMCountTotal:      oomByName,
-	ProcessesDefunct:             defunct,
-	NetworkSetupSeconds:          networkSetup,
-	RuntimeSeconds:               runtimeTime,
-	StorageSeconds:               storageTime,
-	GoCollector:                  collectors.NewGoCollector(),
-	ProcessCollector:             collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	OperationsTotal:               operations,
+	OperationsLatencySecondsTotal: operationsLatencyTotal,
+	OperationsLatencySeconds:      operationsLatency,
+	OperationsErrorsTotal:         operationsErrors,
+	ImagePullsBytesTotal:          pullBytes,
+	ImagePullsSkippedBytesTotal:   pullSkippedBytes,
+	ImagePullsFailureTotal:        pullFailures,
+	ImagePullsSuccessTotal:        pullSuccesses,
+	ImagePullsLayerSize:           pullLayerSize,
+	ImageLayerReuseTotal:          layerReuse,
+	ContainersEventsDroppedTotal:  eventsDropped,
+	ContainersOOMTotal:            oomTotal,
+	ContainersOOMCountTotal:       oomByName,
+	ProcessesDefunct:              defunct,
+	NetworkSetupSeconds:           networkSetup,
+	RuntimeSeconds:                runtimeTime,
+	StorageSeconds:                storageTime,
+	GoCollector:                   collectors.NewGoCollector(),
+	ProcessCollector:              collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 }
 
 // Keys returns every collector key crio knows.
