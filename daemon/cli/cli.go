@@ -12,9 +12,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -136,10 +139,18 @@ func subFlags(name string, env Env) *flag.FlagSet {
 	fs.SetOutput(env.Stderr)
 	c, _ := clispec.CommandNamed(name)
 	for _, f := range c.Flags {
+		// The short form shares the long one's value, so boolFlag and
+		// strFlag read either by the long name.
 		if f.Arg == "" {
-			fs.Bool(f.Long, false, f.Usage)
+			v := fs.Bool(f.Long, false, f.Usage)
+			if f.Short != "" {
+				fs.BoolVar(v, f.Short, false, f.Usage)
+			}
 		} else {
-			fs.String(f.Long, "", f.Usage)
+			v := fs.String(f.Long, "", f.Usage)
+			if f.Short != "" {
+				fs.StringVar(v, f.Short, "", f.Usage)
+			}
 		}
 	}
 	return fs
@@ -350,22 +361,42 @@ func cmdStatus(g *Global, args []string, env Env) int {
 		return usageExit(err)
 	}
 	what := "info"
-	switch len(operands) {
-	case 0:
-	case 1:
+	if len(operands) > 0 {
 		what = operands[0]
-	default:
-		fmt.Fprintf(env.Stderr, "crio status: unexpected argument %q\n", operands[1])
-		return ExitUsage
 	}
+	id := strFlag(fs, "id")
 	var path string
 	switch what {
-	case "info":
+	case "info", "config":
 		path = httpapi.InfoPath
-	case "config":
-		path = httpapi.ConfigPath
+		if what == "config" {
+			path = httpapi.ConfigPath
+		}
+		if len(operands) > 1 {
+			fmt.Fprintf(env.Stderr, "crio status: unexpected argument %q\n", operands[1])
+			return ExitUsage
+		}
+	case "containers", "container", "c": // CRI-O's aliases
+		what = "containers"
+		// CRI-O takes --id; a bare ID after the subcommand works too.
+		switch {
+		case len(operands) == 2 && id == "":
+			id = operands[1]
+		case len(operands) > 2 || (len(operands) == 2 && id != ""):
+			fmt.Fprintf(env.Stderr, "crio status: unexpected argument %q\n", operands[len(operands)-1])
+			return ExitUsage
+		}
+		if id == "" {
+			fmt.Fprintln(env.Stderr, "crio status containers: give the container's ID (--id ID)")
+			return ExitUsage
+		}
+		path = httpapi.ContainersPath + url.PathEscape(id)
 	default:
-		fmt.Fprintf(env.Stderr, "crio status: unknown subcommand %q (want info or config)\n", what)
+		fmt.Fprintf(env.Stderr, "crio status: unknown subcommand %q (want info, config or containers)\n", what)
+		return ExitUsage
+	}
+	if id != "" && what != "containers" {
+		fmt.Fprintln(env.Stderr, "crio status: --id goes with 'crio status containers'")
 		return ExitUsage
 	}
 	sock := strFlag(fs, "socket")
@@ -379,6 +410,15 @@ func cmdStatus(g *Global, args []string, env Env) int {
 	}
 	if what == "config" {
 		env.Stdout.Write(body)
+		return ExitOK
+	}
+	if what == "containers" {
+		var ci httpapi.ContainerInfo
+		if err := json.Unmarshal(body, &ci); err != nil {
+			fmt.Fprintf(env.Stderr, "crio status: decode %s: %v\n", path, err)
+			return ExitError
+		}
+		writeContainerInfo(env.Stdout, ci)
 		return ExitOK
 	}
 	var info httpapi.Info
@@ -454,6 +494,30 @@ func writeInfo(w io.Writer, info httpapi.Info) {
 	}
 }
 
+// writeContainerInfo prints a container as CRI-O's `crio status
+// containers` does, one "key: value" line each and the maps indented
+// below their key; map keys sorted so that scripts see a stable order.
+func writeContainerInfo(w io.Writer, c httpapi.ContainerInfo) {
+	fmt.Fprintf(w, "name: %s\n", c.Name)
+	fmt.Fprintf(w, "pid: %d\n", c.Pid)
+	fmt.Fprintf(w, "image: %s\n", c.Image)
+	fmt.Fprintf(w, "image ref: %s\n", c.ImageRef)
+	fmt.Fprintf(w, "created: %v\n", time.Unix(0, c.CreatedTime))
+	for _, m := range []struct {
+		title string
+		kv    map[string]string
+	}{{"labels", c.Labels}, {"annotations", c.Annotations}, {"CRI-O annotations", c.CrioAnnotations}} {
+		fmt.Fprintf(w, "%s:\n", m.title)
+		for _, k := range slices.Sorted(maps.Keys(m.kv)) {
+			fmt.Fprintf(w, "  %s: %s\n", k, m.kv[k])
+		}
+	}
+	fmt.Fprintf(w, "log path: %s\n", c.LogPath)
+	fmt.Fprintf(w, "root: %s\n", c.Root)
+	fmt.Fprintf(w, "sandbox: %s\n", c.Sandbox)
+	fmt.Fprintf(w, "ips: %s\n", strings.Join(c.IPs, ", "))
+}
+
 // cmdCompletion prints the completion script of a shell (default bash).
 func cmdCompletion(args []string, env Env) int {
 	fs := subFlags("completion", env)
@@ -513,6 +577,7 @@ func runDaemon(g *Global, env Env) int {
 		Level:   &level,
 		Logger:  log,
 		Build:   env.Build,
+		Profile: g.Profile, ProfilePort: g.ProfilePort,
 	})
 	if err != nil {
 		log.Error("crio failed", "error", err)

@@ -189,6 +189,112 @@ func TestStatus(t *testing.T) {
 	}
 }
 
+type fakeContainers map[string]*httpapi.ContainerInfo
+
+func (f fakeContainers) ContainerInfo(_ context.Context, id string) (*httpapi.ContainerInfo, bool) {
+	c, ok := f[id]
+	return c, ok
+}
+
+func TestStatusContainers(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "crio.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctrs := fakeContainers{"abc": {
+		Name: "k8s_app_pod_ns_uid_0", Pid: 42, Image: "docker.io/library/busybox:latest", ImageRef: "sha256:1234",
+		CreatedTime: 1_700_000_000_000_000_000, Labels: map[string]string{"b": "2", "a": "1"},
+		Annotations: map[string]string{"x": "y"}, CrioAnnotations: map[string]string{},
+		LogPath: "/var/log/pods/app.log", Root: "/var/lib/containers/storage/overlay/m/merged",
+		Sandbox: "podid", IPs: []string{"10.88.0.5", "fd00::5"},
+	}}
+	srv := &http.Server{Handler: httpapi.New(httpapi.Options{
+		Config:     func() *config.Result { return &config.Result{Config: config.Default()} },
+		Containers: ctrs,
+	})}
+	go srv.Serve(l)
+	defer srv.Shutdown(context.Background())
+
+	// CRI-O's --id, and the ID as an operand; its aliases too.
+	for _, args := range [][]string{
+		{"status", "containers", "--id", "abc", "--socket", sock},
+		{"status", "--socket", sock, "containers", "abc"},
+		{"status", "c", "-i", "abc", "--socket", sock},
+	} {
+		code, out, errOut := run(t, args...)
+		if code != 0 {
+			t.Fatalf("%v: %d %s", args, code, errOut)
+		}
+		lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+		want := []string{
+			"name: k8s_app_pod_ns_uid_0", "pid: 42", "image: docker.io/library/busybox:latest", "image ref: sha256:1234",
+		}
+		if !reflect.DeepEqual(lines[:4], want) {
+			t.Errorf("%v: head %q, want %q", args, lines[:4], want)
+		}
+		for _, w := range []string{"labels:\n  a: 1\n  b: 2\nannotations:\n  x: y\nCRI-O annotations:\nlog path: /var/log/pods/app.log\n",
+			"sandbox: podid\nips: 10.88.0.5, fd00::5\n"} {
+			if !strings.Contains(out, w) {
+				t.Errorf("%v: output lacks %q:\n%s", args, w, out)
+			}
+		}
+	}
+	if code, _, errOut := run(t, "status", "containers", "--id", "nope", "--socket", sock); code != ExitError || !strings.Contains(errOut, "not found") {
+		t.Errorf("unknown container: %d %q", code, errOut)
+	}
+	if code, _, _ := run(t, "status", "containers", "--socket", sock); code != ExitUsage {
+		t.Errorf("no ID: exit %d, want usage", code)
+	}
+	if code, _, _ := run(t, "status", "info", "--id", "abc", "--socket", sock); code != ExitUsage {
+		t.Errorf("--id with info: exit %d, want usage", code)
+	}
+}
+
+// CRI-O's metrics flags override [crio.metrics] with typed values.
+func TestMetricsFlags(t *testing.T) {
+	dir := t.TempDir()
+	g, _, err := ParseGlobal([]string{"-c", filepath.Join(dir, "none.conf"), "-d", dir,
+		"--enable-metrics", "--metrics-port", "9537", "--metrics-host", "0.0.0.0",
+		"--metrics-collectors", "operations_total,go"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Sources.ConfigFileExplicit = false // the file need not exist
+	res, err := config.Load(g.Sources)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := res.Config.Metrics
+	if !m.EnableMetrics || m.MetricsPort != 9537 || m.MetricsHost != "0.0.0.0" || !reflect.DeepEqual(m.MetricsCollectors, []string{"operations_total", "go"}) {
+		t.Errorf("metrics from flags: %+v", m)
+	}
+	if res.Origin["crio.metrics.metrics_port"] != "flag --metrics-port" {
+		t.Errorf("origin of metrics_port: %q", res.Origin["crio.metrics.metrics_port"])
+	}
+	if _, _, err := ParseGlobal([]string{"--metrics-port", "x"}, io.Discard); err == nil {
+		t.Error("--metrics-port x accepted")
+	}
+}
+
+func TestProfileFlags(t *testing.T) {
+	g, rest, err := ParseGlobal([]string{"--profile", "--profile-port", "7070", "status"}, io.Discard)
+	if err != nil || !g.Profile || g.ProfilePort != 7070 || len(rest) != 1 {
+		t.Fatalf("ParseGlobal: %+v %v %v", g, rest, err)
+	}
+	if len(g.Sources.Flags) != 0 {
+		t.Errorf("profile flags became configuration overrides: %v", g.Sources.Flags)
+	}
+	g, _, err = ParseGlobal(nil, io.Discard)
+	if err != nil || g.Profile {
+		t.Errorf("profiling on by default: %+v %v", g, err)
+	}
+	if _, _, err := ParseGlobal([]string{"--profile-port", "70000"}, io.Discard); err == nil {
+		t.Error("--profile-port 70000 accepted")
+	}
+}
+
 func TestDaemonRefusesInvalidConfig(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "missing.conf")
 	code, _, errOut := run(t, "-c", missing)

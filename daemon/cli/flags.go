@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/crio-appliance/crio/daemon/cli/clispec"
@@ -51,6 +52,10 @@ type Global struct {
 	// Env are environment variables the flags set (see clispec.Flag.Env);
 	// Main applies them before anything reads them.
 	Env map[string]string
+	// Profile and ProfilePort are --profile and --profile-port; 0 means
+	// the default port.
+	Profile     bool
+	ProfilePort int
 }
 
 // ParseGlobal parses the global flags at the front of args and returns the
@@ -63,6 +68,7 @@ func ParseGlobal(args []string, errOut io.Writer) (*Global, []string, error) {
 	fs.Usage = func() {} // Main prints the help itself
 
 	strs := map[string]*string{}
+	bools := map[string]*bool{}
 	lists := map[string]*[]string{}
 	byName := map[string]clispec.Flag{}
 	for _, f := range globalFlags {
@@ -70,7 +76,13 @@ func ParseGlobal(args []string, errOut io.Writer) (*Global, []string, error) {
 		if f.Short != "" {
 			names = append(names, f.Short)
 		}
-		if f.Repeated {
+		if f.Arg == "" {
+			v := new(bool)
+			bools[f.Long] = v
+			for _, n := range names {
+				fs.BoolVar(v, n, false, f.Usage)
+			}
+		} else if f.Repeated {
 			v := new([]string)
 			lists[f.Long] = v
 			for _, n := range names {
@@ -117,6 +129,15 @@ func ParseGlobal(args []string, errOut io.Writer) (*Global, []string, error) {
 			g.Sources.ConfigFileExplicit = true
 		case "config-dir":
 			g.Sources.ConfigDir = *strs[f.Long]
+		case "profile":
+			g.Profile = *bools[f.Long]
+		case "profile-port":
+			port, err := strconv.Atoi(*strs[f.Long])
+			if err != nil || port < 1 || port > 65535 {
+				fmt.Fprintf(errOut, "invalid value %q for flag --profile-port: a port is 1 to 65535\n", *strs[f.Long])
+				return nil, nil, fmt.Errorf("--profile-port %q: not a port", *strs[f.Long])
+			}
+			g.ProfilePort = port
 		case "registries-conf", "registries-conf-dir":
 			if g.Env == nil {
 				g.Env = map[string]string{}
@@ -124,9 +145,19 @@ func ParseGlobal(args []string, errOut io.Writer) (*Global, []string, error) {
 			g.Env[f.Env] = *strs[f.Long]
 		default:
 			var v any
-			if f.Repeated {
+			switch {
+			case f.Arg == "":
+				v = *bools[f.Long]
+			case f.Int:
+				n, err := strconv.ParseInt(*strs[f.Long], 10, 64)
+				if err != nil {
+					fmt.Fprintf(errOut, "invalid value %q for flag %s: not a number\n", *strs[f.Long], typed[f.Long])
+					return nil, nil, fmt.Errorf("%s %q: not a number", typed[f.Long], *strs[f.Long])
+				}
+				v = n
+			case f.Repeated:
 				v = append([]string(nil), *lists[f.Long]...)
-			} else {
+			default:
 				v = *strs[f.Long]
 			}
 			g.Sources.Flags = append(g.Sources.Flags, config.Flag{Name: typed[f.Long], Key: f.Key, Value: v})
@@ -151,6 +182,6 @@ func writeGlobalHelp(w io.Writer) {
 		if f.Short != "" {
 			names = "-" + f.Short + ", --" + f.Long
 		}
-		fmt.Fprintf(w, "  %-32s %s\n", names+" "+f.Arg, f.Usage)
+		fmt.Fprintf(w, "  %-32s %s\n", strings.TrimSpace(names+" "+f.Arg), f.Usage)
 	}
 }

@@ -68,8 +68,9 @@ func Default() *Config {
 			PluginDirs: []string{"/opt/cni/bin/", "/usr/lib/cni/"},
 		},
 		Metrics: MetricsConfig{
-			MetricsHost: "127.0.0.1",
-			MetricsPort: 9090,
+			MetricsHost:       "127.0.0.1",
+			MetricsPort:       9090,
+			MetricsCollectors: []string{},
 		},
 	}
 }

@@ -132,6 +132,8 @@ type MetricsConfig struct {
 	MetricsSocket string `json:"metrics_socket"`
 	MetricsCert   string `json:"metrics_cert"`
 	MetricsKey    string `json:"metrics_key"`
+	// MetricsCollectors selects what is exported; empty means all.
+	MetricsCollectors []string `json:"metrics_collectors"`
 }
 
 // Duration parses a duration key that the schema has already checked.

@@ -27,6 +27,8 @@ import (
 	"github.com/crio-appliance/crio/daemon/sandbox"
 	"github.com/crio-appliance/crio/daemon/spec"
 	"github.com/crio-appliance/crio/daemon/state"
+
+	"github.com/crio-appliance/crio/daemon/metrics"
 )
 
 // createTimeout bounds one creation; the caller's deadline does not cut it
@@ -153,12 +155,18 @@ func (s *Service) create(ctx context.Context, pod *sandbox.Sandbox, cfg *runtime
 		}
 	}()
 
-	if _, err := s.opts.Storage.CreateContainer(id, []string{name}, img.ID, "", "", nil); err != nil {
+	rootfsStart := time.Now()
+	_, err = s.opts.Storage.CreateContainer(id, []string{name}, img.ID, "", "", nil)
+	metrics.Storage(metrics.ActionCreateRootfs, rootfsStart)
+	if err != nil {
 		return nil, fmt.Errorf("create container storage: %w", err)
 	}
 	fault.Point("container-after-storage")
 	c.StorageCreated = true
-	if c.Rootfs, err = s.opts.Storage.Mount(id, ""); err != nil {
+	mountStart := time.Now()
+	c.Rootfs, err = s.opts.Storage.Mount(id, "")
+	metrics.Storage(metrics.ActionMount, mountStart)
+	if err != nil {
 		return nil, fmt.Errorf("mount container rootfs: %w", err)
 	}
 	c.Mounted = true

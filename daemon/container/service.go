@@ -28,6 +28,8 @@ import (
 	"github.com/crio-appliance/crio/daemon/sandbox"
 	"github.com/crio-appliance/crio/daemon/spec"
 	"github.com/crio-appliance/crio/daemon/state"
+
+	"github.com/crio-appliance/crio/daemon/metrics"
 )
 
 // Pods finds the sandbox a container joins; *sandbox.Service implements it.
@@ -352,6 +354,9 @@ func (s *Service) recordExit(id string) bool {
 	switch {
 	case oci.OOMKilled(c.Bundle):
 		c.Reason = "OOMKilled"
+		// Counted here, once per container: the state check above
+		// returns early for an exit already recorded.
+		metrics.ContainerOOMKilled(c.Name)
 	case ex.Code == 0:
 		c.Reason = "Completed"
 	default:

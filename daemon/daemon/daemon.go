@@ -26,6 +26,7 @@ import (
 	"github.com/crio-appliance/crio/daemon/httpapi"
 	"github.com/crio-appliance/crio/daemon/listener"
 	"github.com/crio-appliance/crio/daemon/logging"
+	"github.com/crio-appliance/crio/daemon/metrics"
 	"github.com/crio-appliance/crio/daemon/server"
 	"github.com/crio-appliance/crio/daemon/version"
 )
@@ -95,6 +96,10 @@ type Options struct {
 	Build ServiceBuilder
 	// StopTimeout bounds Stop; zero means DefaultStopTimeout.
 	StopTimeout time.Duration
+	// Profile serves pprof on 127.0.0.1:ProfilePort (--profile,
+	// --profile-port); off by default.
+	Profile     bool
+	ProfilePort int
 }
 
 // Daemon is one running crio. Create it with New, then Start, then Stop;
@@ -110,7 +115,9 @@ type Daemon struct {
 	grpc     *grpc.Server
 	http     *http.Server
 	services Services
-	errc     chan error // a server that failed while running
+	metrics  *metrics.Server // nil unless enable_metrics
+	profile  *http.Server    // nil unless --profile
+	errc     chan error      // a server that failed while running
 	stopOnce sync.Once
 	stopErr  error
 }
@@ -217,6 +224,24 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),
 	}
+	if cfg.Metrics.EnableMetrics {
+		d.metrics, err = metrics.Serve(metrics.OptionsFromConfig(cfg, d.log))
+		if err != nil {
+			d.shutdownServers(ctx)
+			return err
+		}
+		go func() {
+			if err, ok := <-d.metrics.Errors(); ok {
+				d.report(err)
+			}
+		}()
+	}
+	if d.opts.Profile {
+		if d.profile, err = startProfiler(d.opts.ProfilePort, d.log, d.report); err != nil {
+			d.shutdownServers(ctx)
+			return err
+		}
+	}
 	d.mux = listener.NewMux(l, d.log)
 	// Before the first request: a client that sees the socket answer may
 	// rely on the version file (the kubelet does not, tests do).
@@ -238,8 +263,13 @@ func (d *Daemon) serve(name string, fn func() error) {
 	if err == nil || errors.Is(err, http.ErrServerClosed) || errors.Is(err, net.ErrClosed) {
 		return
 	}
+	d.report(fmt.Errorf("%s: %w", name, err))
+}
+
+// report hands a server's failure to Run without blocking.
+func (d *Daemon) report(err error) {
 	select {
-	case d.errc <- fmt.Errorf("%s: %w", name, err):
+	case d.errc <- err:
 	default:
 	}
 }
@@ -279,6 +309,16 @@ func (d *Daemon) shutdownServers(ctx context.Context) {
 		d.mux.Close() // removes the socket file; no new connections
 	}
 	var wg sync.WaitGroup
+	if d.metrics != nil {
+		wg.Go(func() { d.metrics.Close(ctx) })
+	}
+	if d.profile != nil {
+		wg.Go(func() {
+			if err := d.profile.Shutdown(ctx); err != nil {
+				d.profile.Close()
+			}
+		})
+	}
 	if d.grpc != nil {
 		wg.Go(func() {
 			done := make(chan struct{})

@@ -13,6 +13,8 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+
+	"github.com/crio-appliance/crio/daemon/metrics"
 )
 
 // Kind is what happened.
@@ -167,6 +169,7 @@ func (b *Broadcaster) Publish(ev Event) {
 			b.log.Warn("dropping a container event subscriber that does not keep up; it must reconnect and relist",
 				"buffer", b.opts.Buffer, "event", ev.Kind.String(), "id", ev.ID)
 			b.endLocked(s, ErrDropped)
+			metrics.EventDropped()
 		}
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/crio-appliance/crio/daemon/metrics"
 )
 
 func recv(t *testing.T, s *Subscription) Event {
@@ -131,5 +133,34 @@ func TestConcurrentPublishSubscribe(t *testing.T) {
 	wg.Wait()
 	if n := b.Subscribers(); n != 0 {
 		t.Errorf("%d subscribers left", n)
+	}
+}
+
+// The event that overflows a subscriber's buffer is counted as dropped.
+func TestDroppedEventCounted(t *testing.T) {
+	dropped := func() float64 {
+		reg, err := metrics.Registry([]string{metrics.ContainersEventsDroppedTotal}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fams, err := reg.Gather()
+		if err != nil || len(fams) != 1 {
+			t.Fatalf("gather: %v %v", fams, err)
+		}
+		return fams[0].GetMetric()[0].GetCounter().GetValue()
+	}
+	before := dropped()
+	b := New(Options{Buffer: 1})
+	if _, err := b.Subscribe(); err != nil {
+		t.Fatal(err)
+	}
+	b.Publish(Event{ID: "a"}) // fills the buffer
+	if got := dropped(); got != before {
+		t.Fatalf("dropped moved to %v before any overflow", got)
+	}
+	b.Publish(Event{ID: "b"}) // overflows: the subscriber and this event go
+	b.Publish(Event{ID: "c"}) // no subscriber left to miss it
+	if got := dropped(); got != before+1 {
+		t.Errorf("containers_events_dropped_total = %v, want %v", got, before+1)
 	}
 }

@@ -172,3 +172,38 @@ func transportProblem(err error) (kind error, hint string, ok bool) {
 	}
 	return nil, "", false
 }
+
+// Failure categories of the image_pulls_failure_total metric that are not
+// registry error codes (CRI-O's names).
+const (
+	categoryUnknown           = "UNKNOWN"
+	categoryConnectionRefused = "CONNECTION_REFUSED"
+	categoryConnectionTimeout = "CONNECTION_TIMEOUT"
+)
+
+// pullFailureCategory names a failed pull's cause as CRI-O's
+// image_pulls_failure_total labels it: the registry's error code
+// (MANIFEST_UNKNOWN, UNAUTHORIZED, DENIED, ...), CONNECTION_REFUSED,
+// CONNECTION_TIMEOUT (a stalled transfer too), else UNKNOWN. The first of
+// errs that names one wins.
+func pullFailureCategory(errs []error) string {
+	for _, err := range errs {
+		var ne net.Error
+		code, hasCode := errorCode(err)
+		switch {
+		case hasCode:
+			return code.String()
+		case errors.Is(err, ErrUnauthenticated):
+			// The registry's 401, seen by containers/image as a
+			// credentials error rather than an error code.
+			return errcode.ErrorCodeUnauthorized.String()
+		case errors.Is(err, syscall.ECONNREFUSED):
+			return categoryConnectionRefused
+		case errors.Is(err, ErrPullStalled),
+			errors.Is(err, context.DeadlineExceeded),
+			errors.As(err, &ne) && ne.Timeout():
+			return categoryConnectionTimeout
+		}
+	}
+	return categoryUnknown
+}

@@ -13,12 +13,25 @@ import (
 	"go.podman.io/image/v5/pkg/sysregistriesv2"
 	istorage "go.podman.io/image/v5/storage"
 	"go.podman.io/image/v5/types"
+
+	"github.com/crio-appliance/crio/daemon/metrics"
 )
 
 // Pull fetches name (tag or digest; a short name is expanded through
 // registries.conf) into the store and returns the image ID. Concurrent
 // pulls of the same reference with the same credentials share one download.
-func (s *Service) Pull(ctx context.Context, name string, auth *AuthConfig) (string, error) {
+func (s *Service) Pull(ctx context.Context, name string, auth *AuthConfig) (id string, err error) {
+	var errs []error
+	// Once per call, as CRI-O counts PullImage, whatever the candidates.
+	defer func() {
+		if err != nil {
+			// combinePullErrors keeps the kind but not the causes: look
+			// at each candidate's error.
+			metrics.PullFailed(pullFailureCategory(append(errs, err)))
+		} else {
+			metrics.PullSucceeded()
+		}
+	}()
 	name = trimInput(name)
 	sys, err := s.pullSystemContext(auth)
 	if err != nil {
@@ -28,7 +41,6 @@ func (s *Service) Pull(ctx context.Context, name string, auth *AuthConfig) (stri
 	if err != nil {
 		return "", err
 	}
-	var errs []error
 	for _, named := range candidates {
 		key := named.String() + "\x00" + auth.key()
 		id, joined, err := s.flights.do(ctx, key, func(ctx context.Context) (string, error) {
@@ -76,9 +88,10 @@ func (s *Service) pullOne(ctx context.Context, named reference.Named, sys *types
 		Progress:         watch.Progress,
 		ProgressInterval: watch.Interval,
 	})
-	stop()
 	if err != nil {
-		return "", classifyPullError(cctx, err, pullFailure{
+		// Before stop, which cancels cctx: classifyPullError reads a
+		// cancelled cctx as the caller having given up.
+		err = classifyPullError(cctx, err, pullFailure{
 			named:      named,
 			srcRef:     srcRef,
 			policy:     policy,
@@ -86,6 +99,10 @@ func (s *Service) pullOne(ctx context.Context, named reference.Named, sys *types
 			authSource: describeAuth(auth, s.opts.GlobalAuthFile),
 			timeout:    s.opts.PullProgressTimeout.String(),
 		})
+	}
+	stop()
+	if err != nil {
+		return "", err
 	}
 	_, img, err := istorage.ResolveReference(destRef)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -324,5 +325,23 @@ func TestLocalCandidates(t *testing.T) {
 	got, err = localCandidates(sys, "quay.io/a/b")
 	if err != nil || len(got) != 1 || got[0].String() != "quay.io/a/b:latest" {
 		t.Fatalf("qualified: %v %v", got, err)
+	}
+}
+
+func TestPullFailureCategory(t *testing.T) {
+	for _, c := range []struct {
+		errs []error
+		want string
+	}{
+		{[]error{fmt.Errorf("reading manifest: %w", errcode.Error{Code: v2.ErrorCodeManifestUnknown})}, "MANIFEST_UNKNOWN"},
+		{[]error{fmt.Errorf("x: %w", v2.ErrorCodeNameUnknown)}, "NAME_UNKNOWN"},
+		{[]error{newError(ErrUnauthenticated, nil, "refused")}, "UNAUTHORIZED"},
+		{[]error{errors.New("plain"), fmt.Errorf("dial: %w", syscall.ECONNREFUSED)}, "CONNECTION_REFUSED"},
+		{[]error{newError(ErrPullStalled, nil, "stalled")}, "CONNECTION_TIMEOUT"},
+		{[]error{errors.New("plain")}, "UNKNOWN"},
+	} {
+		if got := pullFailureCategory(c.errs); got != c.want {
+			t.Errorf("pullFailureCategory(%v) = %s, want %s", c.errs, got, c.want)
+		}
 	}
 }

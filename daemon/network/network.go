@@ -12,6 +12,8 @@ import (
 	"github.com/containernetworking/cni/libcni"
 	"github.com/containernetworking/cni/pkg/invoke"
 	types100 "github.com/containernetworking/cni/pkg/types/100"
+
+	"github.com/crio-appliance/crio/daemon/metrics"
 )
 
 // Options configure a Manager; the daemon fills them from crio.network.
@@ -209,7 +211,9 @@ func (m *Manager) Setup(ctx context.Context, p Pod) (*Result, error) {
 			return nil, fmt.Errorf("before CNI ADD on network %q: %w", cur.list.Name, err)
 		}
 	}
+	addStart := time.Now()
 	res, err := m.cni.AddNetworkList(ctx, cur.list, rt)
+	metrics.NetworkSetup(metrics.ActionCNIAdd, addStart)
 	if err != nil {
 		// A failed ADD must be followed by a DEL (CNI spec) to release what
 		// earlier plugins in the chain allocated. Run it even if the caller's
@@ -271,7 +275,10 @@ func (m *Manager) Teardown(ctx context.Context, p Pod) error {
 		m.log.Warn("no CNI configuration to detach pod", "pod", p.ID, "network", p.Network)
 		return nil
 	}
-	if err := m.cni.DelNetworkList(ctx, list, rt); err != nil {
+	delStart := time.Now()
+	err = m.cni.DelNetworkList(ctx, list, rt)
+	metrics.NetworkSetup(metrics.ActionCNIDel, delStart)
+	if err != nil {
 		return fmt.Errorf("CNI DEL on network %q: %w", p.Network, err)
 	}
 	return nil

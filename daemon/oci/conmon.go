@@ -18,6 +18,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/crio-appliance/crio/daemon/cgroups"
+
+	"github.com/crio-appliance/crio/daemon/metrics"
 )
 
 // CreateOptions describe a container to create. The bundle must hold
@@ -63,6 +65,8 @@ const monitorLog = "conmon.log"
 // stays to monitor it. On error nothing is left running; the bundle and
 // the runtime's state (if any) are the caller's to remove with Delete.
 func (r *Runtime) Create(ctx context.Context, o CreateOptions) (*Created, error) {
+	// The whole of it: conmon's start, the runtime's create and the sync.
+	defer metrics.Runtime(metrics.ActionCreate, time.Now())
 	if _, has := ctx.Deadline(); !has {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, createTimeout)

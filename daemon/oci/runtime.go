@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/crio-appliance/crio/daemon/metrics"
 )
 
 // ErrNotExist is returned when the runtime does not know the container.
@@ -141,6 +143,7 @@ func (r *Runtime) run(ctx context.Context, args ...string) ([]byte, error) {
 
 // Start runs the created container's process.
 func (r *Runtime) Start(ctx context.Context, id string) error {
+	defer metrics.Runtime(metrics.ActionStart, time.Now())
 	_, err := r.run(ctx, "start", id)
 	return err
 }

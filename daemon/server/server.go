@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"log/slog"
+	"path"
 	"runtime/debug"
 	"time"
 
@@ -10,6 +11,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crio-appliance/crio/daemon/metrics"
 )
 
 // Options are what the gRPC server needs from the rest of the daemon.
@@ -60,7 +63,7 @@ func New(opts Options) *grpc.Server {
 		so = append(so, grpc.MaxRecvMsgSize(opts.MaxRecvMsgSize))
 	}
 	so = append(so,
-		grpc.ChainUnaryInterceptor(recoverUnary(log), logUnary(log)),
+		grpc.ChainUnaryInterceptor(metricsUnary(), recoverUnary(log), logUnary(log)),
 		grpc.ChainStreamInterceptor(recoverStream(log)),
 	)
 	s := grpc.NewServer(so...)
@@ -130,6 +133,19 @@ func logUnary(log *slog.Logger) grpc.UnaryServerInterceptor {
 				slog.Duration("duration", time.Since(start)),
 			)
 		}
+		return resp, err
+	}
+}
+
+// metricsUnary feeds CRI-O's operation metrics. It is the outermost
+// interceptor, so a handler's panic counts as the Internal error
+// recoverUnary turns it into; the operation label is the bare RPC name
+// ("RunPodSandbox"), as CRI-O labels it.
+func metricsUnary() grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		start := time.Now()
+		resp, err := handler(ctx, req)
+		metrics.Operation(path.Base(info.FullMethod), status.Code(err).String(), time.Since(start))
 		return resp, err
 	}
 }

@@ -282,6 +282,9 @@ t crio config --o
 t crio status ""
 t crio completion ""
 t crio --cgroup-manager ""
+t crio --pro
+t crio --enable-m
+t crio status containers --
 `
 	out, err := exec.Command(bash, "-c", script, "bash", filepath.Join(dir, "crio")).CombinedOutput()
 	if err != nil {
@@ -295,9 +298,12 @@ t crio --cgroup-manager ""
 		"config",
 		"validate",
 		"--origin",
-		"info config",
+		"info config containers",
 		"bash zsh fish",
 		"cgroupfs systemd",
+		"--profile --profile-port",
+		"--enable-metrics",
+		"--socket --id --help",
 	}
 	got := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
 	if !slices.Equal(got, want) {
@@ -314,6 +320,8 @@ func TestFishCompletes(t *testing.T) {
 		"crio --cgroup-manager ": {"cgroupfs", "systemd"},
 		"crio -c x config ":      {"validate"},
 		"crio status --s":        {"--socket"},
+		"crio status --i":        {"--id"},
+		"crio --profile":         {"--profile", "--profile-port"},
 		"crio version --":        {"--help", "--json"},
 	} {
 		out, err := exec.Command(fish, "--no-config", "-c", "source $argv[1]; complete -C $argv[2]", filepath.Join(dir, "crio.fish"), line).CombinedOutput()
@@ -425,7 +433,8 @@ func TestZshCompletes(t *testing.T) {
 		{"crio ", []string{"version", "config", "status", "completion", "help", "print version and build information"}},
 		{"crio --cgroup-manager ", []string{"cgroupfs", "systemd"}},
 		{"crio --log-level=", []string{"trace", "debug", "panic"}},
-		{"crio -c /x.conf status ", []string{"info", "config", "the daemon's configuration"}},
+		{"crio -c /x.conf status ", []string{"info", "config", "containers", "the daemon's configuration"}},
+		{"crio --profile-", []string{"--profile-port"}},
 		{"crio completion ", []string{"bash", "zsh", "fish"}},
 		{"crio version --", []string{"--json", "print JSON"}},
 	} {

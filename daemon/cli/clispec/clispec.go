@@ -49,6 +49,8 @@ type Flag struct {
 	Usage string
 	// Repeated flags collect every value (commas also separate values).
 	Repeated bool
+	// Int flags set an integer key: the argument must be a number.
+	Int bool
 	// Env, for a flag that is not a configuration key, is the environment
 	// variable the flag sets for the libraries that read it.
 	Env string
@@ -98,6 +100,17 @@ var GlobalFlags = []Flag{
 	{Long: "cni-plugin-dir", Key: "crio.network.plugin_dirs", Arg: "DIR", Complete: CompleteDir, Usage: "CNI plugin directory; repeat (or separate with commas) for several", Repeated: true},
 	{Long: "pause-image", Key: "crio.image.pause_image", Arg: "IMAGE", Usage: "image of the pod infra container"},
 	{Long: "signature-policy", Key: "crio.image.signature_policy", Arg: "FILE", Complete: CompleteFile, Usage: "signature policy file (default /etc/containers/policy.json)"},
+	// CRI-O's metrics flags (CRIO_METRICS_OPTIONS of the unit).
+	{Long: "enable-metrics", Key: "crio.metrics.enable_metrics", Usage: "serve Prometheus metrics (--enable-metrics=false turns them off)"},
+	{Long: "metrics-host", Key: "crio.metrics.metrics_host", Arg: "HOST", Usage: "address of the metrics server (default 127.0.0.1)"},
+	{Long: "metrics-port", Key: "crio.metrics.metrics_port", Arg: "PORT", Int: true, Usage: "port of the metrics server (default 9090)"},
+	{Long: "metrics-socket", Key: "crio.metrics.metrics_socket", Arg: "PATH", Complete: CompleteFile, Usage: "unix socket that also serves the metrics"},
+	{Long: "metrics-cert", Key: "crio.metrics.metrics_cert", Arg: "FILE", Complete: CompleteFile, Usage: "TLS certificate of the metrics server"},
+	{Long: "metrics-key", Key: "crio.metrics.metrics_key", Arg: "FILE", Complete: CompleteFile, Usage: "TLS key of the metrics server"},
+	{Long: "metrics-collectors", Key: "crio.metrics.metrics_collectors", Arg: "NAME", Repeated: true, Usage: "a collector to export; repeat (or separate with commas) for several"},
+	// CRI-O's profiler flags: command line only, no configuration key.
+	{Long: "profile", Usage: "serve pprof (net/http/pprof) on 127.0.0.1 only, at --profile-port; off by default"},
+	{Long: "profile-port", Arg: "PORT", Usage: "port of the pprof server of --profile (default 6060)"},
 	// CRI-O keeps these two out of crio.conf; so do we.
 	{Long: "registries-conf", Env: RegistriesConfEnv, Arg: "FILE", Complete: CompleteFile, Usage: "registries.conf (default /etc/containers/registries.conf); sets " + RegistriesConfEnv},
 	{Long: "registries-conf-dir", Env: RegistriesConfDirEnv, Arg: "DIR", Complete: CompleteDir, Usage: "registries.conf drop-in directory (default /etc/containers/registries.conf.d); sets " + RegistriesConfDirEnv},
@@ -148,13 +161,20 @@ var Commands = []Command{
 		},
 	},
 	{
-		Name:        "status",
-		Forms:       []Doc{{"[info|config] [--socket PATH]", "ask a running daemon for its info or configuration"}},
-		Description: "Ask the running daemon, over its socket, for its info (the default) or its configuration.",
-		Flags:       []Flag{{Long: "socket", Arg: "PATH", Complete: CompleteFile, Usage: "daemon socket (default: crio.api.listen of the configuration)"}},
+		Name: "status",
+		Forms: []Doc{
+			{"[info|config] [--socket PATH]", "ask a running daemon for its info or configuration"},
+			{"containers --id ID [--socket PATH]", "ask a running daemon about one container (also: containers ID)"},
+		},
+		Description: "Ask the running daemon, over its socket, for its info (the default), its configuration or what it knows about one container, in CRI-O's output shape.",
+		Flags: []Flag{
+			{Long: "socket", Arg: "PATH", Complete: CompleteFile, Usage: "daemon socket (default: crio.api.listen of the configuration)"},
+			{Long: "id", Short: "i", Arg: "ID", Usage: "containers: the container's ID"},
+		},
 		Operands: []Doc{
 			{"info", "the cgroup driver, the storage driver and root, the default ID mappings"},
 			{"config", "the daemon's configuration, as TOML"},
+			{"containers", "one container: name, pid, image, creation time, labels, annotations, log path, root, sandbox, IPs"},
 		},
 	},
 	{
