@@ -213,13 +213,13 @@ func TestInertKeyWarns(t *testing.T) {
 	dir := tree(t, map[string]string{
 		"crio.conf": "[crio.runtime]\nselinux = false\nhooks_dir = [\"/usr/share/containers/oci/hooks.d\"]\n",
 		"crio.conf.d/10-x.conf": "[crio.runtime]\nselinux = true\n" +
-			"[crio.metrics]\nenable_metrics = true\n",
+			"[crio.image]\ninsecure_registries = [\"10.0.0.1:5000\"]\n",
 	})
 	r := mustLoad(t, dir, Flag{Name: "--hooks-dir", Key: "crio.runtime.hooks_dir", Value: []string{"/etc/hooks"}})
 	got := strings.Join(r.Warnings, "\n")
 	for _, want := range []string{
 		filepath.Join(dir, "crio.conf.d/10-x.conf") + ":2: crio.runtime.selinux is set but crio does not act on it yet",
-		filepath.Join(dir, "crio.conf.d/10-x.conf") + ":4: crio.metrics.enable_metrics is set but crio does not act on it yet",
+		filepath.Join(dir, "crio.conf.d/10-x.conf") + ":4: crio.image.insecure_registries is set but crio does not act on it yet",
 		"flag --hooks-dir: crio.runtime.hooks_dir is set but crio does not act on it yet",
 	} {
 		if !strings.Contains(got, want) {
