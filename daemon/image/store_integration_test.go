@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"go.podman.io/storage"
+	storagetypes "go.podman.io/storage/types"
 )
 
 func TestRemove(t *testing.T) {
@@ -344,7 +345,15 @@ func TestKillDuringPull(t *testing.T) {
 		_ = cmd.Wait()
 		t.Fatalf("helper never reached the stalled layer: %s", stderr.String())
 	}
-	time.Sleep(500 * time.Millisecond) // let it commit what it can
+	// Let it commit what it can: at least the first layer's record, so the
+	// store counts as used (a slow build, -race, needs longer than a
+	// fixed pause).
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if storeWasUsed(storagetypes.StoreOptions{GraphRoot: env.opts.Root}) {
+			break
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
