@@ -9,6 +9,7 @@ import (
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/crio-appliance/crio/daemon/errdefs"
 	"github.com/crio-appliance/crio/daemon/image"
 )
 
@@ -27,7 +28,7 @@ func TestLogPath(t *testing.T) {
 	}
 	for _, rel := range []string{"../x.log", "c/../../x.log", "/etc/passwd", "..", ".", "dir/", "a\x00b", "a\nb"} {
 		_, err := logPath("/logs/pod", rel, id)
-		var ie *InvalidError
+		var ie *errdefs.InvalidArgumentError
 		if !errors.As(err, &ie) || ie.Field != "config.log_path" {
 			t.Errorf("logPath(%q): %v, want invalid config.log_path", rel, err)
 		}
@@ -56,7 +57,7 @@ func TestValidateRequest(t *testing.T) {
 	} {
 		c := ok()
 		mutate(c)
-		var ie *InvalidError
+		var ie *errdefs.InvalidArgumentError
 		if err := validateRequest(c); !errors.As(err, &ie) || ie.Field != field {
 			t.Errorf("%s: %v", field, err)
 		}

@@ -19,6 +19,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/crio-appliance/crio/daemon/cgroups"
+	"github.com/crio-appliance/crio/daemon/errdefs"
 	"github.com/crio-appliance/crio/daemon/events"
 	"github.com/crio-appliance/crio/daemon/fault"
 	"github.com/crio-appliance/crio/daemon/image"
@@ -125,7 +126,7 @@ func (s *Service) create(ctx context.Context, pod *sandbox.Sandbox, cfg *runtime
 			return nil, notFound("image %q is not present on this node (CreateContainer does not pull; PullImage first)", clip(cfg.GetImage().GetImage()))
 		}
 		if errors.Is(err, image.ErrInvalidReference) {
-			return nil, invalid("config.image.image", "%v", err)
+			return nil, errdefs.Invalid("config.image.image", "%v", err)
 		}
 		return nil, fmt.Errorf("image %s: %w", clip(cfg.GetImage().GetImage()), err)
 	}
@@ -191,10 +192,8 @@ func (s *Service) create(ctx context.Context, pod *sandbox.Sandbox, cfg *runtime
 	in.ImageMounts = imageMounts
 	res, err := spec.Generate(in)
 	if err != nil {
-		var ie *spec.InvalidError
-		if errors.As(err, &ie) {
-			return nil, &InvalidError{Field: ie.Field, Reason: ie.Reason}
-		}
+		// spec's errors already have their kinds; these two become the
+		// container service's own sentinels, which its callers test for.
 		if errors.Is(err, spec.ErrNotFound) {
 			return nil, notFound("%v", err)
 		}
@@ -354,7 +353,7 @@ func (s *Service) specInput(c *Container, pod *sandbox.Sandbox, cfg *runtimeapi.
 	if ns.GetPid() == runtimeapi.NamespaceMode_TARGET {
 		target := s.lookup(ns.GetTargetId())
 		if target == nil || ns.GetTargetId() == "" {
-			return nil, invalid("config.linux.security_context.namespace_options.target_id", "no container %q", clip(ns.GetTargetId()))
+			return nil, errdefs.Invalid("config.linux.security_context.namespace_options.target_id", "no container %q", clip(ns.GetTargetId()))
 		}
 		target.mu.Lock()
 		tc := target.c
@@ -362,7 +361,7 @@ func (s *Service) specInput(c *Container, pod *sandbox.Sandbox, cfg *runtimeapi.
 		pid, tpod := tc.Pid, tc.PodID
 		target.mu.Unlock()
 		if tpod != pod.ID {
-			return nil, invalid("config.linux.security_context.namespace_options.target_id", "container %.12s is in another pod", tc.ID)
+			return nil, errdefs.Invalid("config.linux.security_context.namespace_options.target_id", "container %.12s is in another pod", tc.ID)
 		}
 		if !running || pid <= 0 {
 			return nil, precondition("target container %.12s is not running", tc.ID)

@@ -1,36 +1,26 @@
 package container
 
 import (
-	"errors"
 	"fmt"
+
+	"github.com/crio-appliance/crio/daemon/errdefs"
 )
 
-// Error kinds; the gRPC layer maps them to status codes.
+// The container service's errors; each has an errdefs kind, which the CRI
+// front end maps to a gRPC code.
 var (
 	// ErrNotFound: no such container (or pod, or image).
-	ErrNotFound = errors.New("not found")
+	ErrNotFound = errdefs.New(errdefs.ErrNotFound, "not found")
 	// ErrAlreadyExists: the name is taken by a container with a different
 	// configuration.
-	ErrAlreadyExists = errors.New("already exists")
+	ErrAlreadyExists = errdefs.New(errdefs.ErrAlreadyExists, "already exists")
 	// ErrFailedPrecondition: the container or pod is not in a state that
 	// allows the operation.
-	ErrFailedPrecondition = errors.New("not in a state that allows this")
+	ErrFailedPrecondition = errdefs.New(errdefs.ErrFailedPrecondition, "not in a state that allows this")
 	// ErrUnimplemented: a well-formed request for a feature this runtime
 	// does not have.
-	ErrUnimplemented = errors.New("not implemented")
+	ErrUnimplemented = errdefs.New(errdefs.ErrUnimplemented, "not implemented")
 )
-
-// InvalidError is a request field that cannot be accepted.
-type InvalidError struct {
-	Field  string
-	Reason string
-}
-
-func (e *InvalidError) Error() string { return fmt.Sprintf("invalid %s: %s", e.Field, e.Reason) }
-
-func invalid(field, format string, args ...any) error {
-	return &InvalidError{Field: field, Reason: fmt.Sprintf(format, args...)}
-}
 
 func notFound(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrNotFound, fmt.Sprintf(format, args...))

@@ -13,6 +13,7 @@ import (
 	securejoin "github.com/cyphar/filepath-securejoin"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/crio-appliance/crio/daemon/errdefs"
 	"github.com/crio-appliance/crio/daemon/image"
 	"github.com/crio-appliance/crio/daemon/spec"
 )
@@ -46,11 +47,11 @@ func checkImageSubPath(p, field string) (string, error) {
 		return "", nil
 	}
 	if len(p) > 4096 || strings.ContainsAny(p, "\x00\n") || strings.HasPrefix(p, "/") {
-		return "", invalid(field, "must be a relative path inside the image")
+		return "", errdefs.Invalid(field, "must be a relative path inside the image")
 	}
 	for c := range strings.SplitSeq(p, "/") {
 		if c == ".." {
-			return "", invalid(field, "must not contain .. components")
+			return "", errdefs.Invalid(field, "must not contain .. components")
 		}
 	}
 	return path.Clean(p), nil
@@ -67,13 +68,13 @@ func (s *Service) mountImageVolumes(ctx context.Context, c *Container, cfg *runt
 		}
 		field := fmt.Sprintf("config.mounts[%d]", i)
 		if m.GetImage().GetImage() == "" {
-			return nil, invalid(field+".image_sub_path", "set without an image")
+			return nil, errdefs.Invalid(field+".image_sub_path", "set without an image")
 		}
 		if !m.GetReadonly() {
-			return nil, invalid(field+".readonly", "an image volume is read-only; set readonly")
+			return nil, errdefs.Invalid(field+".readonly", "an image volume is read-only; set readonly")
 		}
 		if m.GetHostPath() != "" {
-			return nil, invalid(field+".host_path", "an image volume has no host path")
+			return nil, errdefs.Invalid(field+".host_path", "an image volume has no host path")
 		}
 		sub, err := checkImageSubPath(m.GetImageSubPath(), field+".image_sub_path")
 		if err != nil {
@@ -85,7 +86,7 @@ func (s *Service) mountImageVolumes(ctx context.Context, c *Container, cfg *runt
 				return nil, notFound("image %q of %s is not present on this node (pull it first)", clip(m.GetImage().GetImage()), field)
 			}
 			if errors.Is(err, image.ErrInvalidReference) {
-				return nil, invalid(field+".image.image", "%v", err)
+				return nil, errdefs.Invalid(field+".image.image", "%v", err)
 			}
 			return nil, fmt.Errorf("%s: image %s: %w", field, clip(m.GetImage().GetImage()), err)
 		}
@@ -108,7 +109,7 @@ func (s *Service) mountImageVolumes(ctx context.Context, c *Container, cfg *runt
 				return nil, fmt.Errorf("%s.image_sub_path: %w", field, err)
 			}
 			if _, err := os.Stat(src); err != nil {
-				return nil, invalid(field+".image_sub_path", "%q does not exist in image %s", clip(sub), img.ID)
+				return nil, errdefs.Invalid(field+".image_sub_path", "%q does not exist in image %s", clip(sub), img.ID)
 			}
 		}
 		c.ImageVolumes[len(c.ImageVolumes)-1].Source = src

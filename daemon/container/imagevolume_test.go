@@ -4,6 +4,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/crio-appliance/crio/daemon/errdefs"
 	"github.com/crio-appliance/crio/daemon/state"
 )
 
@@ -15,7 +16,7 @@ func TestCheckImageSubPath(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"/etc", "../etc", "a/../../b", "a/..", "a\x00b", "x\ny"} {
-		var inv *InvalidError
+		var inv *errdefs.InvalidArgumentError
 		if _, err := checkImageSubPath(bad, "f"); !errors.As(err, &inv) || inv.Field != "f" {
 			t.Errorf("%q: %v, want invalid", bad, err)
 		}

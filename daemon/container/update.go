@@ -59,10 +59,6 @@ func (s *Service) UpdateResources(ctx context.Context, id string, r *runtimeapi.
 	merged := MergeResources(current, r)
 	res, warnings, err := spec.UpdateResources(s.opts.Host, h.ContainerMinMemory, merged)
 	if err != nil {
-		var ie *spec.InvalidError
-		if errors.As(err, &ie) {
-			return &InvalidError{Field: ie.Field, Reason: ie.Reason}
-		}
 		return err
 	}
 	for _, w := range warnings {

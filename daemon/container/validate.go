@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crio-appliance/crio/daemon/errdefs"
 )
 
 // Limits on what one container config may carry beyond what daemon/spec
@@ -27,24 +29,24 @@ var nameRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$`)
 // validateRequest checks what this package itself uses from the request.
 func validateRequest(cfg *runtimeapi.ContainerConfig) error {
 	if cfg == nil {
-		return invalid("config", "missing")
+		return errdefs.Invalid("config", "missing")
 	}
 	md := cfg.GetMetadata()
 	if md == nil {
-		return invalid("config.metadata", "missing")
+		return errdefs.Invalid("config.metadata", "missing")
 	}
 	if len(md.GetName()) > maxNameLen || !nameRE.MatchString(md.GetName()) {
-		return invalid("config.metadata.name", "%q is not a valid container name (letters, digits, '.', '_', '-')", clip(md.GetName()))
+		return errdefs.Invalid("config.metadata.name", "%q is not a valid container name (letters, digits, '.', '_', '-')", clip(md.GetName()))
 	}
 	img := cfg.GetImage().GetImage()
 	if img == "" {
-		return invalid("config.image.image", "no image given")
+		return errdefs.Invalid("config.image.image", "no image given")
 	}
 	if len(img) > maxImageLen || strings.ContainsAny(img, "\x00\n\r ") {
-		return invalid("config.image.image", "%q is not an image reference", clip(img))
+		return errdefs.Invalid("config.image.image", "%q is not an image reference", clip(img))
 	}
 	if u := cfg.GetImage().GetUserSpecifiedImage(); len(u) > maxImageLen || strings.ContainsAny(u, "\x00\n\r") {
-		return invalid("config.image.user_specified_image", "%q is not an image reference", clip(u))
+		return errdefs.Invalid("config.image.user_specified_image", "%q is not an image reference", clip(u))
 	}
 	if err := checkMap("config.labels", cfg.GetLabels()); err != nil {
 		return err
@@ -53,27 +55,27 @@ func validateRequest(cfg *runtimeapi.ContainerConfig) error {
 		return err
 	}
 	if len(cfg.GetCDIDevices()) > 0 {
-		return invalid("config.CDI_devices", "CDI devices are not supported by this runtime")
+		return errdefs.Invalid("config.CDI_devices", "CDI devices are not supported by this runtime")
 	}
 	return nil
 }
 
 func checkMap(field string, m map[string]string) error {
 	if len(m) > maxMapEntries {
-		return invalid(field, "more than %d entries", maxMapEntries)
+		return errdefs.Invalid(field, "more than %d entries", maxMapEntries)
 	}
 	total := 0
 	for k, v := range m {
 		if k == "" || len(k) > maxMapKeyLen || strings.ContainsAny(k, "\x00\n\r") {
-			return invalid(field, "key %q is empty, too long or has control characters", clip(k))
+			return errdefs.Invalid(field, "key %q is empty, too long or has control characters", clip(k))
 		}
 		if strings.ContainsRune(v, 0) {
-			return invalid(field+"["+clip(k)+"]", "contains a NUL byte")
+			return errdefs.Invalid(field+"["+clip(k)+"]", "contains a NUL byte")
 		}
 		total += len(k) + len(v)
 	}
 	if total > maxMapTotalBytes {
-		return invalid(field, "more than %d bytes in total", maxMapTotalBytes)
+		return errdefs.Invalid(field, "more than %d bytes in total", maxMapTotalBytes)
 	}
 	return nil
 }
@@ -91,14 +93,14 @@ func logPath(logDir, rel, id string) (string, error) {
 		rel = id + ".log"
 	}
 	if len(rel) > maxLogPathLen || strings.ContainsAny(rel, "\x00\n\r") {
-		return "", invalid(field, "%q has control characters or is too long", clip(rel))
+		return "", errdefs.Invalid(field, "%q has control characters or is too long", clip(rel))
 	}
 	if filepath.IsAbs(rel) {
-		return "", invalid(field, "%q must be relative to the pod's log_directory", clip(rel))
+		return "", errdefs.Invalid(field, "%q must be relative to the pod's log_directory", clip(rel))
 	}
 	clean := filepath.Clean(rel)
 	if clean == "." || clean == ".." || strings.HasPrefix(clean, "../") || strings.HasSuffix(rel, "/") {
-		return "", invalid(field, "%q does not name a file inside the pod's log_directory", clip(rel))
+		return "", errdefs.Invalid(field, "%q does not name a file inside the pod's log_directory", clip(rel))
 	}
 	return filepath.Join(logDir, clean), nil
 }

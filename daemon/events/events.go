@@ -10,10 +10,10 @@
 package events
 
 import (
-	"errors"
 	"log/slog"
 	"sync"
 
+	"github.com/crio-appliance/crio/daemon/errdefs"
 	"github.com/crio-appliance/crio/daemon/metrics"
 )
 
@@ -63,11 +63,11 @@ type Publisher interface {
 
 var (
 	// ErrDropped ends a subscription whose buffer overflowed.
-	ErrDropped = errors.New("event subscriber dropped: it did not keep up")
+	ErrDropped = errdefs.New(errdefs.ErrResourceExhausted, "event subscriber dropped: it did not keep up")
 	// ErrClosed ends every subscription when the broadcaster closes.
-	ErrClosed = errors.New("event broadcaster closed")
+	ErrClosed = errdefs.New(errdefs.ErrUnavailable, "event broadcaster closed")
 	// ErrTooMany refuses a subscription beyond MaxSubscribers.
-	ErrTooMany = errors.New("too many event subscribers")
+	ErrTooMany = errdefs.New(errdefs.ErrResourceExhausted, "too many event subscribers")
 )
 
 // Options size a Broadcaster.

@@ -2,35 +2,50 @@ package image
 
 import (
 	"errors"
+
+	"github.com/crio-appliance/crio/daemon/errdefs"
 )
 
 // Error kinds. Every error the service returns for a reason the caller can
-// act on wraps exactly one of these, so callers test with errors.Is and the
-// gRPC layer picks a status code without parsing messages.
+// act on wraps exactly one of these, so callers test with errors.Is; each
+// has an errdefs kind, from which the CRI front end picks the gRPC code.
+//
+// A registry that cannot be reached or fails is never Unavailable: gRPC
+// clients, health checks and retry policies read Unavailable as "this
+// server (the runtime) is down", and crio is up and answering. Instead:
+//   - no connection (refused, DNS, network, timeout) and TLS failures are
+//     FailedPrecondition: crio works, but the pull needs something outside
+//     it fixed first (the registry started, DNS, registries.conf, a CA),
+//     and retrying the same call right away will not help;
+//   - a registry that answered with a failure (5xx, 429) is Upstream
+//     (gRPC Unknown), as containerd reports it.
+//
+// The kubelet retries pulls with its own back-off whatever the code, and
+// shows the message, which names the registry and says what to do.
 var (
 	// ErrNotFound: no such image, locally or in the registry.
-	ErrNotFound = errors.New("image not found")
+	ErrNotFound = errdefs.New(errdefs.ErrNotFound, "image not found")
 	// ErrInUse: the image backs a container and cannot be removed.
-	ErrInUse = errors.New("image is in use by a container")
+	ErrInUse = errdefs.New(errdefs.ErrFailedPrecondition, "image is in use by a container")
 	// ErrInvalidReference: the name cannot be parsed, or a short name is
 	// ambiguous under short_name_mode=enforcing.
-	ErrInvalidReference = errors.New("invalid image reference")
+	ErrInvalidReference = errdefs.New(errdefs.ErrInvalidArgument, "invalid image reference")
 	// ErrUnauthenticated: the registry rejected (or required) credentials.
-	ErrUnauthenticated = errors.New("registry authentication failed")
+	ErrUnauthenticated = errdefs.New(errdefs.ErrUnauthenticated, "registry authentication failed")
 	// ErrDenied: configuration forbids the pull (blocked registry in
 	// registries.conf, or the signature policy rejected the image).
-	ErrDenied = errors.New("pull denied by policy")
+	ErrDenied = errdefs.New(errdefs.ErrPermissionDenied, "pull denied by policy")
 	// ErrUnreachable: no connection to the registry: connection refused,
 	// its name does not resolve, a network error or a connect timeout.
-	ErrUnreachable = errors.New("registry unreachable")
+	ErrUnreachable = errdefs.New(errdefs.ErrFailedPrecondition, "registry unreachable")
 	// ErrRegistryTLS: the connection was made but TLS failed (a plain-HTTP
 	// registry not marked insecure, an untrusted or mismatched certificate).
-	ErrRegistryTLS = errors.New("registry TLS failure")
+	ErrRegistryTLS = errdefs.New(errdefs.ErrFailedPrecondition, "registry TLS failure")
 	// ErrRegistryFailed: the registry answered but failed the request
 	// (HTTP 5xx, "unavailable", rate limiting).
-	ErrRegistryFailed = errors.New("registry failed the request")
+	ErrRegistryFailed = errdefs.New(errdefs.ErrUpstream, "registry failed the request")
 	// ErrPullStalled: the pull made no progress for pull_progress_timeout.
-	ErrPullStalled = errors.New("pull made no progress")
+	ErrPullStalled = errdefs.New(errdefs.ErrDeadlineExceeded, "pull made no progress")
 )
 
 // kinds lists the sentinels in the order KindOf tests them.

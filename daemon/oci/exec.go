@@ -18,6 +18,8 @@ import (
 
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/crio-appliance/crio/daemon/errdefs"
 )
 
 // Exec runs extra processes in running containers with "runc exec": the
@@ -33,7 +35,7 @@ import (
 const MaxExecArgBytes = 1 << 20
 
 // ErrBadExecArgs is returned for arguments no process can be given.
-var ErrBadExecArgs = errors.New("invalid exec command")
+var ErrBadExecArgs = errdefs.New(errdefs.ErrInvalidArgument, "invalid exec command")
 
 // CheckExecArgs rejects what execve cannot take: no command, a NUL byte in
 // an argument (it would silently cut the argument), or too much in total.

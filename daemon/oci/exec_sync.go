@@ -15,6 +15,8 @@ import (
 	"time"
 
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/crio-appliance/crio/daemon/errdefs"
 )
 
 // DefaultMaxExecOutput bounds each of an ExecSync's stdout and stderr: the
@@ -48,7 +50,7 @@ type ExecSyncResult struct {
 
 // ErrExecTimeout is wrapped (with context.DeadlineExceeded) by the error
 // of an exec killed at its timeout.
-var ErrExecTimeout = errors.New("exec timed out")
+var ErrExecTimeout = errdefs.New(errdefs.ErrDeadlineExceeded, "exec timed out")
 
 // ExecSync runs a process in a running container and waits for it. At the
 // timeout, or when ctx ends, the process (and its process group) is killed

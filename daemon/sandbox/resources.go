@@ -10,10 +10,8 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/crio-appliance/crio/daemon/cgroups"
+	"github.com/crio-appliance/crio/daemon/errdefs"
 )
-
-// ErrNotReady is returned for an operation that needs a ready pod.
-var ErrNotReady = errors.New("pod sandbox is not ready")
 
 // LimitSetter writes limits into a cgroup; *cgroups.Host implements it.
 type LimitSetter interface {
@@ -88,20 +86,20 @@ func checkPodResources(field string, r *runtimeapi.LinuxContainerResources) erro
 		return nil
 	}
 	if v := r.GetCpuShares(); v != 0 && (v < 2 || v > 262144) {
-		return invalid(field+".cpu_shares", "%d is outside 2..262144", v)
+		return errdefs.Invalid(field+".cpu_shares", "%d is outside 2..262144", v)
 	}
 	if v := r.GetCpuQuota(); v != 0 && v != -1 && (v < 1000 || v > maxQuota) {
-		return invalid(field+".cpu_quota", "%d is outside 1000..%dµs", v, int64(maxQuota))
+		return errdefs.Invalid(field+".cpu_quota", "%d is outside 1000..%dµs", v, int64(maxQuota))
 	}
 	if v := r.GetCpuPeriod(); v != 0 && (v < 1000 || v > 1000000) {
-		return invalid(field+".cpu_period", "%d is outside 1000..1000000µs", v)
+		return errdefs.Invalid(field+".cpu_period", "%d is outside 1000..1000000µs", v)
 	}
 	if v := r.GetMemoryLimitInBytes(); v < 0 {
-		return invalid(field+".memory_limit_in_bytes", "%d is negative", v)
+		return errdefs.Invalid(field+".memory_limit_in_bytes", "%d is negative", v)
 	}
 	for name, v := range map[string]string{"cpuset_cpus": r.GetCpusetCpus(), "cpuset_mems": r.GetCpusetMems()} {
 		if v != "" && (len(v) > 4096 || !cpusetList.MatchString(v)) {
-			return invalid(field+"."+name, "%q is not a list like 0-3,6", clip(v))
+			return errdefs.Invalid(field+"."+name, "%q is not a list like 0-3,6", clip(v))
 		}
 	}
 	return nil

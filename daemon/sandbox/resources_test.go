@@ -7,6 +7,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/crio-appliance/crio/daemon/cgroups"
+	"github.com/crio-appliance/crio/daemon/errdefs"
 )
 
 func TestPodLimits(t *testing.T) {
@@ -36,7 +37,7 @@ func TestCheckPodResources(t *testing.T) {
 		{CpuShares: 1}, {CpuShares: 300000}, {CpuQuota: 999}, {CpuQuota: 1 << 41}, {CpuPeriod: 10}, {MemoryLimitInBytes: -1},
 		{CpusetCpus: "0-1;rm"}, {CpusetMems: "../x"},
 	} {
-		var inv *InvalidError
+		var inv *errdefs.InvalidArgumentError
 		if err := checkPodResources("resources", r); !errors.As(err, &inv) {
 			t.Errorf("%v: %v", r, err)
 		}

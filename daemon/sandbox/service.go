@@ -28,6 +28,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/crio-appliance/crio/daemon/cgroups"
+	"github.com/crio-appliance/crio/daemon/errdefs"
 	"github.com/crio-appliance/crio/daemon/events"
 	"github.com/crio-appliance/crio/daemon/fault"
 	"github.com/crio-appliance/crio/daemon/network"
@@ -290,7 +291,7 @@ func (s *Service) Run(ctx context.Context, cfg *runtimeapi.PodSandboxConfig, han
 		return nil, err
 	}
 	if handler != "" && s.opts.RuntimeHandlers != nil && !slices.Contains(s.opts.RuntimeHandlers, handler) {
-		return nil, invalid("runtime_handler", "no runtime handler %q is configured", handler)
+		return nil, errdefs.Invalid("runtime_handler", "no runtime handler %q is configured", handler)
 	}
 	hash, err := configHash(cfg, handler)
 	if err != nil {

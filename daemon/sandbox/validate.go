@@ -12,6 +12,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/crio-appliance/crio/daemon/cgroups"
+	"github.com/crio-appliance/crio/daemon/errdefs"
 	"github.com/crio-appliance/crio/daemon/network"
 )
 
@@ -74,14 +75,14 @@ var forbiddenLogRoots = []string{"/proc", "/sys", "/dev"}
 // It is pure: no file system or network access.
 func validate(cfg *runtimeapi.PodSandboxConfig, handler string, defaultSysctls []string, cgroupManager string) (*spec, error) {
 	if cfg == nil {
-		return nil, invalid("config", "missing")
+		return nil, errdefs.Invalid("config", "missing")
 	}
 	if handler != "" && (len(handler) > maxRuntimeHandler || !handlerRE.MatchString(handler)) {
-		return nil, invalid("runtime_handler", "%q is not a valid handler name", handler)
+		return nil, errdefs.Invalid("runtime_handler", "%q is not a valid handler name", handler)
 	}
 	md := cfg.GetMetadata()
 	if md == nil {
-		return nil, invalid("config.metadata", "missing")
+		return nil, errdefs.Invalid("config.metadata", "missing")
 	}
 	s := &spec{name: md.Name, namespace: md.Namespace, uid: md.Uid, attempt: md.Attempt}
 	if err := checkName("config.metadata.name", md.Name, maxNameLen, nameRE); err != nil {
@@ -107,14 +108,14 @@ func validate(cfg *runtimeapi.PodSandboxConfig, handler string, defaultSysctls [
 	case runtimeapi.NamespaceMode_NODE:
 		s.hostNetwork = true
 	default:
-		return nil, invalid("config.linux.security_context.namespace_options.network", "mode %s is not valid for a pod (POD or NODE)", nsOpts.GetNetwork())
+		return nil, errdefs.Invalid("config.linux.security_context.namespace_options.network", "mode %s is not valid for a pod (POD or NODE)", nsOpts.GetNetwork())
 	}
 	switch nsOpts.GetIpc() {
 	case runtimeapi.NamespaceMode_POD:
 	case runtimeapi.NamespaceMode_NODE:
 		s.hostIPC = true
 	default:
-		return nil, invalid("config.linux.security_context.namespace_options.ipc", "mode %s is not valid for a pod (POD or NODE)", nsOpts.GetIpc())
+		return nil, errdefs.Invalid("config.linux.security_context.namespace_options.ipc", "mode %s is not valid for a pod (POD or NODE)", nsOpts.GetIpc())
 	}
 	switch nsOpts.GetPid() {
 	case runtimeapi.NamespaceMode_POD:
@@ -123,13 +124,13 @@ func validate(cfg *runtimeapi.PodSandboxConfig, handler string, defaultSysctls [
 	case runtimeapi.NamespaceMode_NODE:
 		s.hostPID = true
 	default:
-		return nil, invalid("config.linux.security_context.namespace_options.pid", "mode %s is not valid for a pod (POD, CONTAINER or NODE)", nsOpts.GetPid())
+		return nil, errdefs.Invalid("config.linux.security_context.namespace_options.pid", "mode %s is not valid for a pod (POD, CONTAINER or NODE)", nsOpts.GetPid())
 	}
 	if nsOpts.GetTargetId() != "" {
-		return nil, invalid("config.linux.security_context.namespace_options.target_id", "only containers can target another container's namespace")
+		return nil, errdefs.Invalid("config.linux.security_context.namespace_options.target_id", "only containers can target another container's namespace")
 	}
 	if u := nsOpts.GetUsernsOptions(); u != nil && u.Mode != runtimeapi.NamespaceMode_NODE {
-		return nil, invalid("config.linux.security_context.namespace_options.userns_options.mode", "user namespaces (mode %s) are not supported; use NODE", u.Mode)
+		return nil, errdefs.Invalid("config.linux.security_context.namespace_options.userns_options.mode", "user namespaces (mode %s) are not supported; use NODE", u.Mode)
 	}
 
 	// The CRI says a runtime MUST refuse a pod-level group without a user (a
@@ -137,16 +138,16 @@ func validate(cfg *runtimeapi.PodSandboxConfig, handler string, defaultSysctls [
 	// otherwise be paired with whatever user the image names.
 	if g := sc.GetRunAsGroup(); g != nil {
 		if sc.GetRunAsUser() == nil {
-			return nil, invalid("config.linux.security_context.run_as_group", "needs run_as_user")
+			return nil, errdefs.Invalid("config.linux.security_context.run_as_group", "needs run_as_user")
 		}
 		if g.GetValue() < 0 || g.GetValue() > maxID {
-			return nil, invalid("config.linux.security_context.run_as_group", "%d is not a valid gid", g.GetValue())
+			return nil, errdefs.Invalid("config.linux.security_context.run_as_group", "%d is not a valid gid", g.GetValue())
 		}
 	}
 
 	if cfg.Hostname != "" {
 		if len(cfg.Hostname) > maxHostnameLen || !hostnameRE.MatchString(cfg.Hostname) {
-			return nil, invalid("config.hostname", "%q must be at most %d letters, digits, '.', '-' or '_'", clip(cfg.Hostname), maxHostnameLen)
+			return nil, errdefs.Invalid("config.hostname", "%q must be at most %d letters, digits, '.', '-' or '_'", clip(cfg.Hostname), maxHostnameLen)
 		}
 		s.hostname = cfg.Hostname
 	}
@@ -154,7 +155,7 @@ func validate(cfg *runtimeapi.PodSandboxConfig, handler string, defaultSysctls [
 	if cfg.LogDirectory != "" {
 		dir, err := checkLogDir(cfg.LogDirectory)
 		if err != nil {
-			return nil, invalid("config.log_directory", "%v", err)
+			return nil, errdefs.Invalid("config.log_directory", "%v", err)
 		}
 		s.logDir = dir
 	}
@@ -169,10 +170,10 @@ func validate(cfg *runtimeapi.PodSandboxConfig, handler string, defaultSysctls [
 	if p := cfg.GetLinux().GetCgroupParent(); p != "" {
 		path, err := cgroups.ParsePath(cgroupManager, p)
 		if err != nil {
-			return nil, invalid("config.linux.cgroup_parent", "%q: %v", clip(p), err)
+			return nil, errdefs.Invalid("config.linux.cgroup_parent", "%q: %v", clip(p), err)
 		}
 		if path == "/" {
-			return nil, invalid("config.linux.cgroup_parent", "the root cgroup cannot be a pod's cgroup")
+			return nil, errdefs.Invalid("config.linux.cgroup_parent", "the root cgroup cannot be a pod's cgroup")
 		}
 		s.cgroupPath = path
 	}
@@ -185,30 +186,30 @@ func validate(cfg *runtimeapi.PodSandboxConfig, handler string, defaultSysctls [
 
 func checkName(field, v string, maxLen int, re *regexp.Regexp) error {
 	if v == "" {
-		return invalid(field, "must not be empty")
+		return errdefs.Invalid(field, "must not be empty")
 	}
 	if len(v) > maxLen || !re.MatchString(v) {
-		return invalid(field, "%q must be at most %d letters, digits, '.', '-' or '_'", clip(v), maxLen)
+		return errdefs.Invalid(field, "%q must be at most %d letters, digits, '.', '-' or '_'", clip(v), maxLen)
 	}
 	return nil
 }
 
 func checkStringMap(field string, m map[string]string) error {
 	if len(m) > maxMapEntries {
-		return invalid(field, "%d entries, more than %d", len(m), maxMapEntries)
+		return errdefs.Invalid(field, "%d entries, more than %d", len(m), maxMapEntries)
 	}
 	total := 0
 	for k, v := range m {
 		if k == "" || len(k) > maxMapKeyLen || strings.ContainsAny(k, "\x00\n\r") {
-			return invalid(field, "key %q must be 1 to %d characters without control characters", clip(k), maxMapKeyLen)
+			return errdefs.Invalid(field, "key %q must be 1 to %d characters without control characters", clip(k), maxMapKeyLen)
 		}
 		if strings.ContainsRune(v, 0) {
-			return invalid(field+"["+k+"]", "contains a NUL byte")
+			return errdefs.Invalid(field+"["+k+"]", "contains a NUL byte")
 		}
 		total += len(k) + len(v)
 	}
 	if total > maxMapTotalBytes {
-		return invalid(field, "%d bytes in total, more than %d", total, maxMapTotalBytes)
+		return errdefs.Invalid(field, "%d bytes in total, more than %d", total, maxMapTotalBytes)
 	}
 	return nil
 }
@@ -241,30 +242,30 @@ func (s *spec) checkDNS(d *runtimeapi.DNSConfig) error {
 	}
 	s.dnsConfigured = true
 	if len(d.Servers) > maxDNSServers {
-		return invalid("config.dns_config.servers", "%d servers, more than %d", len(d.Servers), maxDNSServers)
+		return errdefs.Invalid("config.dns_config.servers", "%d servers, more than %d", len(d.Servers), maxDNSServers)
 	}
 	for i, v := range d.Servers {
 		a, err := netip.ParseAddr(v)
 		if err != nil || a.Zone() != "" && strings.ContainsFunc(a.Zone(), isSpaceOrControl) {
-			return invalid(fmt.Sprintf("config.dns_config.servers[%d]", i), "%q is not an IP address", clip(v))
+			return errdefs.Invalid(fmt.Sprintf("config.dns_config.servers[%d]", i), "%q is not an IP address", clip(v))
 		}
 		s.dnsServers = append(s.dnsServers, a.String())
 	}
 	if len(d.Searches) > maxDNSSearches {
-		return invalid("config.dns_config.searches", "%d search domains, more than %d", len(d.Searches), maxDNSSearches)
+		return errdefs.Invalid("config.dns_config.searches", "%d search domains, more than %d", len(d.Searches), maxDNSSearches)
 	}
 	for i, v := range d.Searches {
 		if v == "" || len(v) > maxDNSSearchLen || strings.ContainsFunc(v, isSpaceOrControl) {
-			return invalid(fmt.Sprintf("config.dns_config.searches[%d]", i), "%q must be 1 to %d characters without whitespace", clip(v), maxDNSSearchLen)
+			return errdefs.Invalid(fmt.Sprintf("config.dns_config.searches[%d]", i), "%q must be 1 to %d characters without whitespace", clip(v), maxDNSSearchLen)
 		}
 	}
 	s.dnsSearches = d.Searches
 	if len(d.Options) > maxDNSOptions {
-		return invalid("config.dns_config.options", "%d options, more than %d", len(d.Options), maxDNSOptions)
+		return errdefs.Invalid("config.dns_config.options", "%d options, more than %d", len(d.Options), maxDNSOptions)
 	}
 	for i, v := range d.Options {
 		if v == "" || len(v) > maxDNSOptionLen || strings.ContainsFunc(v, isSpaceOrControl) {
-			return invalid(fmt.Sprintf("config.dns_config.options[%d]", i), "%q must be 1 to %d characters without whitespace", clip(v), maxDNSOptionLen)
+			return errdefs.Invalid(fmt.Sprintf("config.dns_config.options[%d]", i), "%q must be 1 to %d characters without whitespace", clip(v), maxDNSOptionLen)
 		}
 	}
 	s.dnsOptions = d.Options
@@ -273,12 +274,12 @@ func (s *spec) checkDNS(d *runtimeapi.DNSConfig) error {
 
 func (s *spec) checkPorts(pms []*runtimeapi.PortMapping) error {
 	if len(pms) > maxPortMappings {
-		return invalid("config.port_mappings", "%d mappings, more than %d", len(pms), maxPortMappings)
+		return errdefs.Invalid("config.port_mappings", "%d mappings, more than %d", len(pms), maxPortMappings)
 	}
 	for i, pm := range pms {
 		field := fmt.Sprintf("config.port_mappings[%d]", i)
 		if pm == nil {
-			return invalid(field, "missing")
+			return errdefs.Invalid(field, "missing")
 		}
 		var proto string
 		switch pm.Protocol {
@@ -289,19 +290,19 @@ func (s *spec) checkPorts(pms []*runtimeapi.PortMapping) error {
 		case runtimeapi.Protocol_SCTP:
 			proto = "sctp"
 		default:
-			return invalid(field+".protocol", "unknown protocol %d", pm.Protocol)
+			return errdefs.Invalid(field+".protocol", "unknown protocol %d", pm.Protocol)
 		}
 		if pm.ContainerPort <= 0 || pm.ContainerPort > 65535 {
-			return invalid(field+".container_port", "%d is not a port number", pm.ContainerPort)
+			return errdefs.Invalid(field+".container_port", "%d is not a port number", pm.ContainerPort)
 		}
 		if pm.HostPort < 0 || pm.HostPort > 65535 {
-			return invalid(field+".host_port", "%d is not a port number", pm.HostPort)
+			return errdefs.Invalid(field+".host_port", "%d is not a port number", pm.HostPort)
 		}
 		hostIP := ""
 		if pm.HostIp != "" {
 			a, err := netip.ParseAddr(pm.HostIp)
 			if err != nil || a.Zone() != "" {
-				return invalid(field+".host_ip", "%q is not an IP address", clip(pm.HostIp))
+				return errdefs.Invalid(field+".host_ip", "%q is not an IP address", clip(pm.HostIp))
 			}
 			hostIP = a.String()
 		}
@@ -315,7 +316,7 @@ func (s *spec) checkPorts(pms []*runtimeapi.PortMapping) error {
 
 func (s *spec) checkSysctls(podSysctls map[string]string, defaults []string) error {
 	if len(podSysctls) > maxSysctls {
-		return invalid("config.linux.sysctls", "%d sysctls, more than %d", len(podSysctls), maxSysctls)
+		return errdefs.Invalid("config.linux.sysctls", "%d sysctls, more than %d", len(podSysctls), maxSysctls)
 	}
 	byPath := map[string]sysctl{}
 	// Defaults from crio.runtime.default_sysctls apply where their namespace
@@ -341,10 +342,10 @@ func (s *spec) checkSysctls(podSysctls map[string]string, defaults []string) err
 		field := "config.linux.sysctls[" + clip(k) + "]"
 		sc, err := classifySysctl(k, podSysctls[k])
 		if err != nil {
-			return invalid(field, "%v", err)
+			return errdefs.Invalid(field, "%v", err)
 		}
 		if s.hostNamespace(sc.ns) {
-			return invalid(field, "%s is in the %s namespace, which this pod shares with the host", sc.name, sc.ns)
+			return errdefs.Invalid(field, "%s is in the %s namespace, which this pod shares with the host", sc.name, sc.ns)
 		}
 		byPath[sc.path] = sc
 	}

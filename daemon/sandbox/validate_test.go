@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crio-appliance/crio/daemon/errdefs"
 )
 
 func goodConfig() *runtimeapi.PodSandboxConfig {
@@ -105,7 +107,7 @@ func TestValidateRejects(t *testing.T) {
 		cfg := goodConfig()
 		edit(cfg)
 		_, err := validate(cfg, "", nil, "cgroupfs")
-		var inv *InvalidError
+		var inv *errdefs.InvalidArgumentError
 		if !errors.As(err, &inv) || inv.Field != field {
 			t.Errorf("%s: got %v", field, err)
 		}

@@ -3,16 +3,14 @@ package server
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"os"
 	"path/filepath"
 	"time"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/crio-appliance/crio/daemon/container"
+	"github.com/crio-appliance/crio/daemon/errdefs"
 )
 
 // ContainerService is what the container RPCs need; *container.Service
@@ -38,71 +36,39 @@ type Containers struct {
 // NewContainers returns the handler group; svc may be nil.
 func NewContainers(svc ContainerService) *Containers { return &Containers{svc: svc} }
 
-func (h *Containers) ready(rpc string) error {
+func (h *Containers) ready() error {
 	if h == nil || h.svc == nil {
-		return status.Errorf(codes.Unimplemented, "method %s not implemented", rpc)
+		return errNotServed
 	}
 	return nil
-}
-
-func checkContainerID(rpc, id string) error {
-	if id == "" {
-		return status.Errorf(codes.InvalidArgument, "%s: container_id is empty", rpc)
-	}
-	if len(id) > maxIDLen {
-		return status.Errorf(codes.InvalidArgument, "%s: container_id is longer than %d characters", rpc, maxIDLen)
-	}
-	return nil
-}
-
-// containerError maps the container service's errors to gRPC codes.
-func containerError(rpc string, err error) error {
-	var inv *container.InvalidError
-	switch {
-	case errors.As(err, &inv):
-		return status.Errorf(codes.InvalidArgument, "%s: %v", rpc, err)
-	case errors.Is(err, container.ErrNotFound):
-		return status.Errorf(codes.NotFound, "%s: %v", rpc, err)
-	case errors.Is(err, container.ErrAlreadyExists):
-		return status.Errorf(codes.AlreadyExists, "%s: %v", rpc, err)
-	case errors.Is(err, container.ErrFailedPrecondition):
-		return status.Errorf(codes.FailedPrecondition, "%s: %v", rpc, err)
-	case errors.Is(err, container.ErrUnimplemented):
-		return status.Errorf(codes.Unimplemented, "%s: %v", rpc, err)
-	case errors.Is(err, context.DeadlineExceeded):
-		return status.Errorf(codes.DeadlineExceeded, "%s: %v", rpc, err)
-	case errors.Is(err, context.Canceled):
-		return status.Errorf(codes.Canceled, "%s: %v", rpc, err)
-	}
-	return status.Errorf(codes.Unknown, "%s: %v", rpc, err)
 }
 
 // CreateContainer creates a container in a pod. The pod's configuration
 // is taken from crio's own record, not from the request's sandbox_config.
 func (h *Containers) CreateContainer(ctx context.Context, req *runtimeapi.CreateContainerRequest) (*runtimeapi.CreateContainerResponse, error) {
-	if err := h.ready("CreateContainer"); err != nil {
+	if err := h.ready(); err != nil {
 		return nil, err
 	}
-	if err := checkPodID("CreateContainer", req.GetPodSandboxId()); err != nil {
+	if err := checkID("pod_sandbox_id", req.GetPodSandboxId()); err != nil {
 		return nil, err
 	}
 	c, err := h.svc.Create(ctx, req.GetPodSandboxId(), req.GetConfig())
 	if err != nil {
-		return nil, containerError("CreateContainer", err)
+		return nil, err
 	}
 	return &runtimeapi.CreateContainerResponse{ContainerId: c.ID}, nil
 }
 
 // StartContainer starts a created container.
 func (h *Containers) StartContainer(ctx context.Context, req *runtimeapi.StartContainerRequest) (*runtimeapi.StartContainerResponse, error) {
-	if err := h.ready("StartContainer"); err != nil {
+	if err := h.ready(); err != nil {
 		return nil, err
 	}
-	if err := checkContainerID("StartContainer", req.GetContainerId()); err != nil {
+	if err := checkID("container_id", req.GetContainerId()); err != nil {
 		return nil, err
 	}
 	if err := h.svc.Start(ctx, req.GetContainerId()); err != nil {
-		return nil, containerError("StartContainer", err)
+		return nil, err
 	}
 	return &runtimeapi.StartContainerResponse{}, nil
 }
@@ -113,15 +79,15 @@ const maxStopTimeout = 24 * 60 * 60
 
 // StopContainer stops a container; an unknown or stopped one succeeds.
 func (h *Containers) StopContainer(ctx context.Context, req *runtimeapi.StopContainerRequest) (*runtimeapi.StopContainerResponse, error) {
-	if err := h.ready("StopContainer"); err != nil {
+	if err := h.ready(); err != nil {
 		return nil, err
 	}
-	if err := checkContainerID("StopContainer", req.GetContainerId()); err != nil {
+	if err := checkID("container_id", req.GetContainerId()); err != nil {
 		return nil, err
 	}
 	t := min(max(req.GetTimeout(), 0), maxStopTimeout)
 	if err := h.svc.Stop(ctx, req.GetContainerId(), time.Duration(t)*time.Second); err != nil {
-		return nil, containerError("StopContainer", err)
+		return nil, err
 	}
 	return &runtimeapi.StopContainerResponse{}, nil
 }
@@ -129,29 +95,29 @@ func (h *Containers) StopContainer(ctx context.Context, req *runtimeapi.StopCont
 // RemoveContainer removes a container (stopping it first); an unknown id
 // succeeds.
 func (h *Containers) RemoveContainer(ctx context.Context, req *runtimeapi.RemoveContainerRequest) (*runtimeapi.RemoveContainerResponse, error) {
-	if err := h.ready("RemoveContainer"); err != nil {
+	if err := h.ready(); err != nil {
 		return nil, err
 	}
-	if err := checkContainerID("RemoveContainer", req.GetContainerId()); err != nil {
+	if err := checkID("container_id", req.GetContainerId()); err != nil {
 		return nil, err
 	}
 	if err := h.svc.Remove(ctx, req.GetContainerId()); err != nil {
-		return nil, containerError("RemoveContainer", err)
+		return nil, err
 	}
 	return &runtimeapi.RemoveContainerResponse{}, nil
 }
 
 // ContainerStatus reports one container; unknown ids are NotFound.
 func (h *Containers) ContainerStatus(ctx context.Context, req *runtimeapi.ContainerStatusRequest) (*runtimeapi.ContainerStatusResponse, error) {
-	if err := h.ready("ContainerStatus"); err != nil {
+	if err := h.ready(); err != nil {
 		return nil, err
 	}
-	if err := checkContainerID("ContainerStatus", req.GetContainerId()); err != nil {
+	if err := checkID("container_id", req.GetContainerId()); err != nil {
 		return nil, err
 	}
 	c, err := h.svc.Get(req.GetContainerId())
 	if err != nil {
-		return nil, containerError("ContainerStatus", err)
+		return nil, err
 	}
 	resp := &runtimeapi.ContainerStatusResponse{Status: containerStatusToCRI(c)}
 	if req.GetVerbose() {
@@ -162,7 +128,7 @@ func (h *Containers) ContainerStatus(ctx context.Context, req *runtimeapi.Contai
 
 // ListContainers lists containers matching the filter.
 func (h *Containers) ListContainers(ctx context.Context, req *runtimeapi.ListContainersRequest) (*runtimeapi.ListContainersResponse, error) {
-	if err := h.ready("ListContainers"); err != nil {
+	if err := h.ready(); err != nil {
 		return nil, err
 	}
 	f := req.GetFilter()
@@ -181,7 +147,7 @@ func (h *Containers) ListContainers(ctx context.Context, req *runtimeapi.ListCon
 		case runtimeapi.ContainerState_CONTAINER_UNKNOWN:
 			return &runtimeapi.ListContainersResponse{}, nil // crio always knows
 		default:
-			return nil, status.Errorf(codes.InvalidArgument, "ListContainers: filter.state %d is not a container state", st.State)
+			return nil, errdefs.Invalid("filter.state", "%d is not a container state", st.State)
 		}
 	}
 	cs := h.svc.List(filter)
@@ -205,14 +171,14 @@ func (h *Containers) ListContainers(ctx context.Context, req *runtimeapi.ListCon
 
 // ReopenContainerLog makes the container's monitor reopen its log file.
 func (h *Containers) ReopenContainerLog(ctx context.Context, req *runtimeapi.ReopenContainerLogRequest) (*runtimeapi.ReopenContainerLogResponse, error) {
-	if err := h.ready("ReopenContainerLog"); err != nil {
+	if err := h.ready(); err != nil {
 		return nil, err
 	}
-	if err := checkContainerID("ReopenContainerLog", req.GetContainerId()); err != nil {
+	if err := checkID("container_id", req.GetContainerId()); err != nil {
 		return nil, err
 	}
 	if err := h.svc.ReopenLog(ctx, req.GetContainerId()); err != nil {
-		return nil, containerError("ReopenContainerLog", err)
+		return nil, err
 	}
 	return &runtimeapi.ReopenContainerLogResponse{}, nil
 }

@@ -12,6 +12,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/crio-appliance/crio/daemon/container"
+	"github.com/crio-appliance/crio/daemon/errdefs"
 )
 
 // errContainers answers every call with one error; List returns one
@@ -64,13 +65,13 @@ func sampleContainer() *container.Container {
 
 func TestContainerErrorCodes(t *testing.T) {
 	for err, want := range map[error]codes.Code{
-		&container.InvalidError{Field: "config.log_path", Reason: "bad"}: codes.InvalidArgument,
-		fmt.Errorf("x: %w", container.ErrNotFound):                       codes.NotFound,
-		fmt.Errorf("x: %w", container.ErrAlreadyExists):                  codes.AlreadyExists,
-		fmt.Errorf("x: %w", container.ErrFailedPrecondition):             codes.FailedPrecondition,
-		fmt.Errorf("x: %w", container.ErrUnimplemented):                  codes.Unimplemented,
-		context.DeadlineExceeded:                                         codes.DeadlineExceeded,
-		fmt.Errorf("runc create failed"):                                 codes.Unknown,
+		&errdefs.InvalidArgumentError{Field: "config.log_path", Reason: "bad"}: codes.InvalidArgument,
+		fmt.Errorf("x: %w", container.ErrNotFound):                             codes.NotFound,
+		fmt.Errorf("x: %w", container.ErrAlreadyExists):                        codes.AlreadyExists,
+		fmt.Errorf("x: %w", container.ErrFailedPrecondition):                   codes.FailedPrecondition,
+		fmt.Errorf("x: %w", container.ErrUnimplemented):                        codes.Unimplemented,
+		context.DeadlineExceeded:                                               codes.DeadlineExceeded,
+		fmt.Errorf("runc create failed"):                                       codes.Unknown,
 	} {
 		rt := runtimeapi.NewRuntimeServiceClient(dialCRI(t, Options{Containers: errContainers{err: err}}))
 		ctx := context.Background()

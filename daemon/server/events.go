@@ -2,12 +2,12 @@ package server
 
 import (
 	"errors"
+	"fmt"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/crio-appliance/crio/daemon/container"
+	"github.com/crio-appliance/crio/daemon/errdefs"
 	"github.com/crio-appliance/crio/daemon/events"
 	"github.com/crio-appliance/crio/daemon/sandbox"
 )
@@ -52,14 +52,11 @@ func NewContainerEvents(src EventSource, pods EventPods, ctrs EventContainers) *
 // or crio stops.
 func (h *ContainerEvents) GetContainerEvents(_ *runtimeapi.GetEventsRequest, stream runtimeapi.RuntimeService_GetContainerEventsServer) error {
 	if h == nil || h.src == nil {
-		return status.Error(codes.Unimplemented, "GetContainerEvents: container events are off (set crio.runtime.enable_pod_events = true)")
+		return errEventsOff
 	}
 	sub, err := h.src.Subscribe()
 	if err != nil {
-		if errors.Is(err, events.ErrTooMany) {
-			return status.Errorf(codes.ResourceExhausted, "GetContainerEvents: %v", err)
-		}
-		return status.Errorf(codes.Unavailable, "GetContainerEvents: %v", err)
+		return err // ErrTooMany or ErrClosed, each with its kind
 	}
 	defer sub.Close()
 	ctx := stream.Context()
@@ -76,7 +73,7 @@ func (h *ContainerEvents) GetContainerEvents(_ *runtimeapi.GetEventsRequest, str
 		}
 		select {
 		case <-ctx.Done():
-			return status.FromContextError(ctx.Err()).Err()
+			return ctx.Err()
 		case <-sub.Done():
 			return subscriptionEnd(sub.Err())
 		case ev := <-sub.Events():
@@ -87,14 +84,19 @@ func (h *ContainerEvents) GetContainerEvents(_ *runtimeapi.GetEventsRequest, str
 	}
 }
 
+// errEventsOff says how to turn the events on.
+var errEventsOff = fmt.Errorf("%w: container events are off (set crio.runtime.enable_pod_events = true)", errdefs.ErrUnimplemented)
+
+// subscriptionEnd says what the client must do about the end of its
+// subscription; the events package's errors carry the kinds.
 func subscriptionEnd(err error) error {
 	switch {
 	case errors.Is(err, events.ErrDropped):
-		return status.Error(codes.ResourceExhausted, "GetContainerEvents: events were not read fast enough and some were lost; reconnect and relist")
+		return fmt.Errorf("events were not read fast enough and some were lost; reconnect and relist: %w", err)
 	case errors.Is(err, events.ErrClosed):
-		return status.Error(codes.Unavailable, "GetContainerEvents: crio is stopping")
+		return fmt.Errorf("crio is stopping: %w", err)
 	}
-	return status.Errorf(codes.Unavailable, "GetContainerEvents: %v", err)
+	return errdefs.WithKind(errdefs.ErrUnavailable, err)
 }
 
 var eventTypes = map[events.Kind]runtimeapi.ContainerEventType{

@@ -5,10 +5,9 @@ import (
 	"errors"
 	"time"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/crio-appliance/crio/daemon/errdefs"
 	"github.com/crio-appliance/crio/daemon/image"
 )
 
@@ -35,15 +34,18 @@ func NewImageServer(svc ImageService) runtimeapi.ImageServiceServer {
 	return &imageServer{svc: svc}
 }
 
+// errImageNameEmpty answers a request for no image at all.
+var errImageNameEmpty = errdefs.Invalid("image.image", "empty; give an image name or ID")
+
 // PullImage pulls and returns the image ID as image_ref.
 func (s *imageServer) PullImage(ctx context.Context, req *runtimeapi.PullImageRequest) (*runtimeapi.PullImageResponse, error) {
 	name := req.GetImage().GetImage()
 	if name == "" {
-		return nil, status.Error(codes.InvalidArgument, "PullImage: image.image is empty; give an image name such as registry.k8s.io/pause:3.10")
+		return nil, errdefs.Invalid("image.image", "empty; give an image name such as registry.k8s.io/pause:3.10")
 	}
 	id, err := s.svc.Pull(ctx, name, authFromCRI(req.GetAuth()))
 	if err != nil {
-		return nil, imageStatusError("PullImage", err)
+		return nil, err
 	}
 	return &runtimeapi.PullImageResponse{ImageRef: id}, nil
 }
@@ -52,7 +54,7 @@ func (s *imageServer) PullImage(ctx context.Context, req *runtimeapi.PullImageRe
 func (s *imageServer) ListImages(ctx context.Context, req *runtimeapi.ListImagesRequest) (*runtimeapi.ListImagesResponse, error) {
 	imgs, err := s.svc.List(ctx, req.GetFilter().GetImage().GetImage())
 	if err != nil {
-		return nil, imageStatusError("ListImages", err)
+		return nil, err
 	}
 	out := make([]*runtimeapi.Image, 0, len(imgs))
 	for _, img := range imgs {
@@ -66,14 +68,14 @@ func (s *imageServer) ListImages(ctx context.Context, req *runtimeapi.ListImages
 func (s *imageServer) ImageStatus(ctx context.Context, req *runtimeapi.ImageStatusRequest) (*runtimeapi.ImageStatusResponse, error) {
 	name := req.GetImage().GetImage()
 	if name == "" {
-		return nil, status.Error(codes.InvalidArgument, "ImageStatus: image.image is empty; give an image name or ID")
+		return nil, errImageNameEmpty
 	}
 	img, err := s.svc.Status(ctx, name, req.GetVerbose())
 	if errors.Is(err, image.ErrNotFound) {
 		return &runtimeapi.ImageStatusResponse{}, nil
 	}
 	if err != nil {
-		return nil, imageStatusError("ImageStatus", err)
+		return nil, err
 	}
 	return &runtimeapi.ImageStatusResponse{Image: imageToCRI(img), Info: img.Info}, nil
 }
@@ -82,11 +84,11 @@ func (s *imageServer) ImageStatus(ctx context.Context, req *runtimeapi.ImageStat
 func (s *imageServer) RemoveImage(ctx context.Context, req *runtimeapi.RemoveImageRequest) (*runtimeapi.RemoveImageResponse, error) {
 	name := req.GetImage().GetImage()
 	if name == "" {
-		return nil, status.Error(codes.InvalidArgument, "RemoveImage: image.image is empty; give an image name or ID")
+		return nil, errImageNameEmpty
 	}
 	err := s.svc.Remove(ctx, name)
 	if err != nil && !errors.Is(err, image.ErrNotFound) {
-		return nil, imageStatusError("RemoveImage", err)
+		return nil, err
 	}
 	return &runtimeapi.RemoveImageResponse{}, nil
 }
@@ -95,7 +97,7 @@ func (s *imageServer) RemoveImage(ctx context.Context, req *runtimeapi.RemoveIma
 func (s *imageServer) ImageFsInfo(ctx context.Context, _ *runtimeapi.ImageFsInfoRequest) (*runtimeapi.ImageFsInfoResponse, error) {
 	info, err := s.svc.FsInfo(ctx)
 	if err != nil {
-		return nil, imageStatusError("ImageFsInfo", err)
+		return nil, err
 	}
 	return &runtimeapi.ImageFsInfoResponse{
 		ImageFilesystems:     []*runtimeapi.FilesystemUsage{fsUsageToCRI(info.Images)},

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/crio-appliance/crio/daemon/image"
@@ -96,7 +95,7 @@ func TestImageServerStatusAndList(t *testing.T) {
 	if err != nil || resp.GetImage() != nil {
 		t.Fatalf("unknown image: %v, %v; want empty response", resp, err)
 	}
-	if _, err := s.ImageStatus(ctx, &runtimeapi.ImageStatusRequest{}); status.Code(err) != codes.InvalidArgument {
+	if _, err := s.ImageStatus(ctx, &runtimeapi.ImageStatusRequest{}); grpcCode(err) != codes.InvalidArgument {
 		t.Fatalf("empty spec: %v", err)
 	}
 
@@ -124,7 +123,7 @@ func TestImageServerPull(t *testing.T) {
 	if f.gotAuth == nil || f.gotAuth.Username != "u" || f.gotAuth.Password != "p" || f.gotAuth.RegistryToken != "t" {
 		t.Fatalf("auth not passed: %+v", f.gotAuth)
 	}
-	if _, err := s.PullImage(ctx, &runtimeapi.PullImageRequest{}); status.Code(err) != codes.InvalidArgument {
+	if _, err := s.PullImage(ctx, &runtimeapi.PullImageRequest{}); grpcCode(err) != codes.InvalidArgument {
 		t.Fatalf("empty pull: %v", err)
 	}
 	if _, err := s.PullImage(ctx, &runtimeapi.PullImageRequest{Image: spec("x")}); err != nil || f.gotAuth != nil {
@@ -153,8 +152,8 @@ func TestImageServerErrorCodes(t *testing.T) {
 	} {
 		s := NewImageServer(&fakeImages{pullErr: tc.err})
 		_, err := s.PullImage(ctx, &runtimeapi.PullImageRequest{Image: spec("x")})
-		if status.Code(err) != tc.code {
-			t.Errorf("Pull error %v -> %v, want %v", tc.err, status.Code(err), tc.code)
+		if grpcCode(err) != tc.code {
+			t.Errorf("Pull error %v -> %v, want %v", tc.err, grpcCode(err), tc.code)
 		}
 	}
 }
@@ -170,7 +169,7 @@ func TestImageServerRemove(t *testing.T) {
 		t.Fatalf("removing an unknown image must succeed: %v", err)
 	}
 	f.removeEr = &image.Error{Kind: image.ErrInUse, Msg: "used by c1"}
-	if _, err := s.RemoveImage(ctx, &runtimeapi.RemoveImageRequest{Image: spec("a")}); status.Code(err) != codes.FailedPrecondition {
+	if _, err := s.RemoveImage(ctx, &runtimeapi.RemoveImageRequest{Image: spec("a")}); grpcCode(err) != codes.FailedPrecondition {
 		t.Fatalf("in use: %v", err)
 	}
 }

@@ -2,10 +2,7 @@ package server
 
 import (
 	"context"
-	"errors"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/crio-appliance/crio/daemon/container"
@@ -47,15 +44,14 @@ func NewResources(svc ResourceServices) *Resources { return &Resources{svc: svc}
 // UpdateContainerResources changes a created or running container's
 // Linux resources.
 func (h *Resources) UpdateContainerResources(ctx context.Context, req *runtimeapi.UpdateContainerResourcesRequest) (*runtimeapi.UpdateContainerResourcesResponse, error) {
-	const rpc = "UpdateContainerResources"
 	if h == nil || h.svc.Containers == nil {
-		return nil, status.Errorf(codes.Unimplemented, "method %s not implemented", rpc)
+		return nil, errNotServed
 	}
-	if err := checkContainerID(rpc, req.GetContainerId()); err != nil {
+	if err := checkID("container_id", req.GetContainerId()); err != nil {
 		return nil, err
 	}
 	if err := h.svc.Containers.UpdateResources(ctx, req.GetContainerId(), req.GetLinux()); err != nil {
-		return nil, containerError(rpc, err)
+		return nil, err
 	}
 	return &runtimeapi.UpdateContainerResourcesResponse{}, nil
 }
@@ -63,18 +59,14 @@ func (h *Resources) UpdateContainerResources(ctx context.Context, req *runtimeap
 // UpdatePodSandboxResources applies a ready pod's new resources to its
 // cgroup.
 func (h *Resources) UpdatePodSandboxResources(ctx context.Context, req *runtimeapi.UpdatePodSandboxResourcesRequest) (*runtimeapi.UpdatePodSandboxResourcesResponse, error) {
-	const rpc = "UpdatePodSandboxResources"
 	if h == nil || h.svc.Pods == nil {
-		return nil, status.Errorf(codes.Unimplemented, "method %s not implemented", rpc)
+		return nil, errNotServed
 	}
-	if err := checkPodID(rpc, req.GetPodSandboxId()); err != nil {
+	if err := checkID("pod_sandbox_id", req.GetPodSandboxId()); err != nil {
 		return nil, err
 	}
 	if err := h.svc.Pods.UpdateResources(ctx, req.GetPodSandboxId(), req.GetOverhead(), req.GetResources()); err != nil {
-		if errors.Is(err, sandbox.ErrNotReady) {
-			return nil, status.Errorf(codes.FailedPrecondition, "%s: %v", rpc, err)
-		}
-		return nil, sandboxError(rpc, err)
+		return nil, err
 	}
 	return &runtimeapi.UpdatePodSandboxResourcesResponse{}, nil
 }

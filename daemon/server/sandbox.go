@@ -3,13 +3,11 @@ package server
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/crio-appliance/crio/daemon/errdefs"
 	"github.com/crio-appliance/crio/daemon/sandbox"
 )
 
@@ -36,50 +34,34 @@ func NewPodSandboxes(svc SandboxService) *PodSandboxes { return &PodSandboxes{sv
 // maxIDLen bounds ids in requests; real ids are 64 hex characters.
 const maxIDLen = 128
 
-func (h *PodSandboxes) ready(rpc string) error {
+func (h *PodSandboxes) ready() error {
 	if h == nil || h.svc == nil {
-		return status.Errorf(codes.Unimplemented, "method %s not implemented", rpc)
+		return errNotServed
 	}
 	return nil
 }
 
-func checkPodID(rpc, id string) error {
+// checkID checks an id a request names: a handler answers a bad one
+// before any service sees it.
+func checkID(field, id string) error {
 	if id == "" {
-		return status.Errorf(codes.InvalidArgument, "%s: pod_sandbox_id is empty", rpc)
+		return errdefs.Invalid(field, "empty")
 	}
 	if len(id) > maxIDLen {
-		return status.Errorf(codes.InvalidArgument, "%s: pod_sandbox_id is longer than %d characters", rpc, maxIDLen)
+		return errdefs.Invalid(field, "longer than %d characters", maxIDLen)
 	}
 	return nil
-}
-
-// sandboxError maps the sandbox service's errors to gRPC codes.
-func sandboxError(rpc string, err error) error {
-	var inv *sandbox.InvalidError
-	switch {
-	case errors.As(err, &inv):
-		return status.Errorf(codes.InvalidArgument, "%s: %v", rpc, err)
-	case errors.Is(err, sandbox.ErrNotFound):
-		return status.Errorf(codes.NotFound, "%s: %v", rpc, err)
-	case errors.Is(err, sandbox.ErrAlreadyExists):
-		return status.Errorf(codes.AlreadyExists, "%s: %v", rpc, err)
-	case errors.Is(err, context.DeadlineExceeded):
-		return status.Errorf(codes.DeadlineExceeded, "%s: %v", rpc, err)
-	case errors.Is(err, context.Canceled):
-		return status.Errorf(codes.Canceled, "%s: %v", rpc, err)
-	}
-	return status.Errorf(codes.Unknown, "%s: %v", rpc, err)
 }
 
 // RunPodSandbox creates the pod, or returns the one an identical earlier
 // request created.
 func (h *PodSandboxes) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandboxRequest) (*runtimeapi.RunPodSandboxResponse, error) {
-	if err := h.ready("RunPodSandbox"); err != nil {
+	if err := h.ready(); err != nil {
 		return nil, err
 	}
 	sb, err := h.svc.Run(ctx, req.GetConfig(), req.GetRuntimeHandler())
 	if err != nil {
-		return nil, sandboxError("RunPodSandbox", err)
+		return nil, err
 	}
 	return &runtimeapi.RunPodSandboxResponse{PodSandboxId: sb.ID}, nil
 }
@@ -87,49 +69,49 @@ func (h *PodSandboxes) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPod
 // StopPodSandbox stops the pod; an unknown id succeeds (the kubelet stops
 // pods it has lost track of).
 func (h *PodSandboxes) StopPodSandbox(ctx context.Context, req *runtimeapi.StopPodSandboxRequest) (*runtimeapi.StopPodSandboxResponse, error) {
-	if err := h.ready("StopPodSandbox"); err != nil {
+	if err := h.ready(); err != nil {
 		return nil, err
 	}
-	if err := checkPodID("StopPodSandbox", req.GetPodSandboxId()); err != nil {
+	if err := checkID("pod_sandbox_id", req.GetPodSandboxId()); err != nil {
 		return nil, err
 	}
 	if err := h.svc.Stop(ctx, req.GetPodSandboxId()); err != nil {
-		return nil, sandboxError("StopPodSandbox", err)
+		return nil, err
 	}
 	return &runtimeapi.StopPodSandboxResponse{}, nil
 }
 
 // RemovePodSandbox removes the pod and all it owns; an unknown id succeeds.
 func (h *PodSandboxes) RemovePodSandbox(ctx context.Context, req *runtimeapi.RemovePodSandboxRequest) (*runtimeapi.RemovePodSandboxResponse, error) {
-	if err := h.ready("RemovePodSandbox"); err != nil {
+	if err := h.ready(); err != nil {
 		return nil, err
 	}
-	if err := checkPodID("RemovePodSandbox", req.GetPodSandboxId()); err != nil {
+	if err := checkID("pod_sandbox_id", req.GetPodSandboxId()); err != nil {
 		return nil, err
 	}
 	if err := h.svc.Remove(ctx, req.GetPodSandboxId()); err != nil {
-		return nil, sandboxError("RemovePodSandbox", err)
+		return nil, err
 	}
 	return &runtimeapi.RemovePodSandboxResponse{}, nil
 }
 
 // PodSandboxStatus reports one pod; unknown ids are NotFound.
 func (h *PodSandboxes) PodSandboxStatus(ctx context.Context, req *runtimeapi.PodSandboxStatusRequest) (*runtimeapi.PodSandboxStatusResponse, error) {
-	if err := h.ready("PodSandboxStatus"); err != nil {
+	if err := h.ready(); err != nil {
 		return nil, err
 	}
-	if err := checkPodID("PodSandboxStatus", req.GetPodSandboxId()); err != nil {
+	if err := checkID("pod_sandbox_id", req.GetPodSandboxId()); err != nil {
 		return nil, err
 	}
 	sb, err := h.svc.Get(req.GetPodSandboxId())
 	if err != nil {
-		return nil, sandboxError("PodSandboxStatus", err)
+		return nil, err
 	}
 	resp := &runtimeapi.PodSandboxStatusResponse{Status: podStatusToCRI(sb)}
 	if req.GetVerbose() {
 		info, err := json.Marshal(sb)
 		if err != nil {
-			return nil, sandboxError("PodSandboxStatus", fmt.Errorf("verbose info: %w", err))
+			return nil, fmt.Errorf("verbose info: %w", err)
 		}
 		resp.Info = map[string]string{"info": string(info)}
 	}
@@ -138,7 +120,7 @@ func (h *PodSandboxes) PodSandboxStatus(ctx context.Context, req *runtimeapi.Pod
 
 // ListPodSandbox lists pods matching the filter.
 func (h *PodSandboxes) ListPodSandbox(ctx context.Context, req *runtimeapi.ListPodSandboxRequest) (*runtimeapi.ListPodSandboxResponse, error) {
-	if err := h.ready("ListPodSandbox"); err != nil {
+	if err := h.ready(); err != nil {
 		return nil, err
 	}
 	f := req.GetFilter()
@@ -153,7 +135,7 @@ func (h *PodSandboxes) ListPodSandbox(ctx context.Context, req *runtimeapi.ListP
 		case runtimeapi.PodSandboxState_SANDBOX_NOTREADY:
 			filter.State = sandbox.StateNotReady
 		default:
-			return nil, status.Errorf(codes.InvalidArgument, "ListPodSandbox: filter.state %d is not a pod state", st.State)
+			return nil, errdefs.Invalid("filter.state", "%d is not a pod state", st.State)
 		}
 	}
 	sbs := h.svc.List(filter)

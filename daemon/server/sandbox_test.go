@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/crio-appliance/crio/daemon/errdefs"
 	"github.com/crio-appliance/crio/daemon/sandbox"
 )
 
@@ -29,11 +30,11 @@ func (e errSandboxes) List(sandbox.Filter) []*sandbox.Sandbox {
 
 func TestSandboxErrorCodes(t *testing.T) {
 	for err, want := range map[error]codes.Code{
-		&sandbox.InvalidError{Field: "config.hostname", Reason: "bad"}: codes.InvalidArgument,
-		fmt.Errorf("x: %w", sandbox.ErrNotFound):                       codes.NotFound,
-		fmt.Errorf("x: %w", sandbox.ErrAlreadyExists):                  codes.AlreadyExists,
-		context.DeadlineExceeded:                                       codes.DeadlineExceeded,
-		fmt.Errorf("CNI ADD failed"):                                   codes.Unknown,
+		&errdefs.InvalidArgumentError{Field: "config.hostname", Reason: "bad"}: codes.InvalidArgument,
+		fmt.Errorf("x: %w", sandbox.ErrNotFound):                               codes.NotFound,
+		fmt.Errorf("x: %w", sandbox.ErrAlreadyExists):                          codes.AlreadyExists,
+		context.DeadlineExceeded:                                               codes.DeadlineExceeded,
+		fmt.Errorf("CNI ADD failed"):                                           codes.Unknown,
 	} {
 		rt := runtimeapi.NewRuntimeServiceClient(dialCRI(t, Options{Sandbox: errSandboxes{err}}))
 		_, got := rt.RunPodSandbox(context.Background(), &runtimeapi.RunPodSandboxRequest{})

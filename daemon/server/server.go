@@ -4,14 +4,13 @@ import (
 	"context"
 	"log/slog"
 	"path"
-	"runtime/debug"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/crio-appliance/crio/daemon/errdefs"
 	"github.com/crio-appliance/crio/daemon/metrics"
 )
 
@@ -63,8 +62,10 @@ func New(opts Options) *grpc.Server {
 		so = append(so, grpc.MaxRecvMsgSize(opts.MaxRecvMsgSize))
 	}
 	so = append(so,
-		grpc.ChainUnaryInterceptor(metricsUnary(), recoverUnary(log), logUnary(log)),
-		grpc.ChainStreamInterceptor(recoverStream(log)),
+		// Outermost first: metrics and the log see the code statusUnary
+		// chose, for a recovered panic too.
+		grpc.ChainUnaryInterceptor(metricsUnary(), logUnary(log), statusUnary(), recoverUnary(log)),
+		grpc.ChainStreamInterceptor(statusStream(), recoverStream(log)),
 	)
 	s := grpc.NewServer(so...)
 	runtimeapi.RegisterRuntimeServiceServer(s, newRuntimeServer(opts))
@@ -95,6 +96,10 @@ type runtimeServer struct {
 type unimplemented struct {
 	runtimeapi.UnimplementedRuntimeServiceServer
 }
+
+// errNotServed answers the RPCs of a handler group built without its
+// service: Unimplemented, like the fallback the group shadows.
+var errNotServed = errdefs.New(errdefs.ErrUnimplemented, "not implemented")
 
 func newRuntimeServer(opts Options) *runtimeServer {
 	info := NewRuntimeInfo(opts.Version, opts.CgroupManager, opts.Network)
@@ -147,31 +152,5 @@ func metricsUnary() grpc.UnaryServerInterceptor {
 		resp, err := handler(ctx, req)
 		metrics.Operation(path.Base(info.FullMethod), status.Code(err).String(), time.Since(start))
 		return resp, err
-	}
-}
-
-// recoverUnary turns a panic in one handler into codes.Internal: crashing
-// the daemon would cut every other pod's management for one bad request.
-func recoverUnary(log *slog.Logger) grpc.UnaryServerInterceptor {
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
-		defer func() {
-			if r := recover(); r != nil {
-				log.Error("panic in RPC handler", "method", info.FullMethod, "panic", r, "stack", string(debug.Stack()))
-				err = status.Errorf(codes.Internal, "internal error in %s: %v", info.FullMethod, r)
-			}
-		}()
-		return handler(ctx, req)
-	}
-}
-
-func recoverStream(log *slog.Logger) grpc.StreamServerInterceptor {
-	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
-		defer func() {
-			if r := recover(); r != nil {
-				log.Error("panic in RPC handler", "method", info.FullMethod, "panic", r, "stack", string(debug.Stack()))
-				err = status.Errorf(codes.Internal, "internal error in %s: %v", info.FullMethod, r)
-			}
-		}()
-		return handler(srv, ss)
 	}
 }

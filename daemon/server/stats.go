@@ -2,10 +2,7 @@ package server
 
 import (
 	"context"
-	"errors"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/crio-appliance/crio/daemon/stats"
@@ -33,43 +30,31 @@ type Stats struct {
 // NewStats returns the handler group; svc may be nil.
 func NewStats(svc StatsService) *Stats { return &Stats{svc: svc} }
 
-func (h *Stats) ready(rpc string) error {
+func (h *Stats) ready() error {
 	if h == nil || h.svc == nil {
-		return status.Errorf(codes.Unimplemented, "method %s not implemented", rpc)
+		return errNotServed
 	}
 	return nil
 }
 
-func statsError(rpc string, err error) error {
-	switch {
-	case errors.Is(err, stats.ErrNotFound):
-		return status.Errorf(codes.NotFound, "%s: %v", rpc, err)
-	case errors.Is(err, context.DeadlineExceeded):
-		return status.Errorf(codes.DeadlineExceeded, "%s: %v", rpc, err)
-	case errors.Is(err, context.Canceled):
-		return status.Errorf(codes.Canceled, "%s: %v", rpc, err)
-	}
-	return status.Errorf(codes.Unknown, "%s: %v", rpc, err)
-}
-
 // ContainerStats reports one container; unknown ids are NotFound.
 func (h *Stats) ContainerStats(ctx context.Context, req *runtimeapi.ContainerStatsRequest) (*runtimeapi.ContainerStatsResponse, error) {
-	if err := h.ready("ContainerStats"); err != nil {
+	if err := h.ready(); err != nil {
 		return nil, err
 	}
-	if err := checkContainerID("ContainerStats", req.GetContainerId()); err != nil {
+	if err := checkID("container_id", req.GetContainerId()); err != nil {
 		return nil, err
 	}
 	st, err := h.svc.ContainerStats(ctx, req.GetContainerId())
 	if err != nil {
-		return nil, statsError("ContainerStats", err)
+		return nil, err
 	}
 	return &runtimeapi.ContainerStatsResponse{Stats: st}, nil
 }
 
 // ListContainerStats reports the containers matching the filter.
 func (h *Stats) ListContainerStats(ctx context.Context, req *runtimeapi.ListContainerStatsRequest) (*runtimeapi.ListContainerStatsResponse, error) {
-	if err := h.ready("ListContainerStats"); err != nil {
+	if err := h.ready(); err != nil {
 		return nil, err
 	}
 	f := req.GetFilter()
@@ -78,29 +63,29 @@ func (h *Stats) ListContainerStats(ctx context.Context, req *runtimeapi.ListCont
 	}
 	st, err := h.svc.ListContainerStats(ctx, f)
 	if err != nil {
-		return nil, statsError("ListContainerStats", err)
+		return nil, err
 	}
 	return &runtimeapi.ListContainerStatsResponse{Stats: st}, nil
 }
 
 // PodSandboxStats reports one pod; unknown ids are NotFound.
 func (h *Stats) PodSandboxStats(ctx context.Context, req *runtimeapi.PodSandboxStatsRequest) (*runtimeapi.PodSandboxStatsResponse, error) {
-	if err := h.ready("PodSandboxStats"); err != nil {
+	if err := h.ready(); err != nil {
 		return nil, err
 	}
-	if err := checkPodID("PodSandboxStats", req.GetPodSandboxId()); err != nil {
+	if err := checkID("pod_sandbox_id", req.GetPodSandboxId()); err != nil {
 		return nil, err
 	}
 	st, err := h.svc.PodSandboxStats(ctx, req.GetPodSandboxId())
 	if err != nil {
-		return nil, statsError("PodSandboxStats", err)
+		return nil, err
 	}
 	return &runtimeapi.PodSandboxStatsResponse{Stats: st}, nil
 }
 
 // ListPodSandboxStats reports the pods matching the filter.
 func (h *Stats) ListPodSandboxStats(ctx context.Context, req *runtimeapi.ListPodSandboxStatsRequest) (*runtimeapi.ListPodSandboxStatsResponse, error) {
-	if err := h.ready("ListPodSandboxStats"); err != nil {
+	if err := h.ready(); err != nil {
 		return nil, err
 	}
 	f := req.GetFilter()
@@ -109,14 +94,14 @@ func (h *Stats) ListPodSandboxStats(ctx context.Context, req *runtimeapi.ListPod
 	}
 	st, err := h.svc.ListPodSandboxStats(ctx, f)
 	if err != nil {
-		return nil, statsError("ListPodSandboxStats", err)
+		return nil, err
 	}
 	return &runtimeapi.ListPodSandboxStatsResponse{Stats: st}, nil
 }
 
 // ListMetricDescriptors describes the metrics of ListPodSandboxMetrics.
 func (h *Stats) ListMetricDescriptors(ctx context.Context, req *runtimeapi.ListMetricDescriptorsRequest) (*runtimeapi.ListMetricDescriptorsResponse, error) {
-	if err := h.ready("ListMetricDescriptors"); err != nil {
+	if err := h.ready(); err != nil {
 		return nil, err
 	}
 	return &runtimeapi.ListMetricDescriptorsResponse{Descriptors: h.svc.MetricDescriptors()}, nil
@@ -124,12 +109,12 @@ func (h *Stats) ListMetricDescriptors(ctx context.Context, req *runtimeapi.ListM
 
 // ListPodSandboxMetrics reports the metrics of every ready pod.
 func (h *Stats) ListPodSandboxMetrics(ctx context.Context, req *runtimeapi.ListPodSandboxMetricsRequest) (*runtimeapi.ListPodSandboxMetricsResponse, error) {
-	if err := h.ready("ListPodSandboxMetrics"); err != nil {
+	if err := h.ready(); err != nil {
 		return nil, err
 	}
 	m, err := h.svc.ListPodSandboxMetrics(ctx)
 	if err != nil {
-		return nil, statsError("ListPodSandboxMetrics", err)
+		return nil, err
 	}
 	return &runtimeapi.ListPodSandboxMetricsResponse{PodMetrics: m}, nil
 }

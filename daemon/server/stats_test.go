@@ -7,10 +7,10 @@ import (
 	"testing"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/crio-appliance/crio/daemon/container"
+	"github.com/crio-appliance/crio/daemon/errdefs"
 	"github.com/crio-appliance/crio/daemon/sandbox"
 	"github.com/crio-appliance/crio/daemon/stats"
 )
@@ -38,21 +38,21 @@ func (e errStats) ListPodSandboxMetrics(context.Context) ([]*runtimeapi.PodSandb
 func TestStatsRPCs(t *testing.T) {
 	ctx := context.Background()
 	var none *Stats
-	if _, err := none.ContainerStats(ctx, &runtimeapi.ContainerStatsRequest{ContainerId: "x"}); status.Code(err) != codes.Unimplemented {
+	if _, err := none.ContainerStats(ctx, &runtimeapi.ContainerStatsRequest{ContainerId: "x"}); grpcCode(err) != codes.Unimplemented {
 		t.Errorf("no service: %v", err)
 	}
 	h := NewStats(errStats{fmt.Errorf("wrapped: %w", stats.ErrNotFound)})
-	if _, err := h.ContainerStats(ctx, &runtimeapi.ContainerStatsRequest{ContainerId: "x"}); status.Code(err) != codes.NotFound {
+	if _, err := h.ContainerStats(ctx, &runtimeapi.ContainerStatsRequest{ContainerId: "x"}); grpcCode(err) != codes.NotFound {
 		t.Errorf("not found: %v", err)
 	}
-	if _, err := h.PodSandboxStats(ctx, &runtimeapi.PodSandboxStatsRequest{PodSandboxId: "x"}); status.Code(err) != codes.NotFound {
+	if _, err := h.PodSandboxStats(ctx, &runtimeapi.PodSandboxStatsRequest{PodSandboxId: "x"}); grpcCode(err) != codes.NotFound {
 		t.Errorf("pod not found: %v", err)
 	}
 	for _, id := range []string{"", strings.Repeat("a", 200)} {
-		if _, err := h.ContainerStats(ctx, &runtimeapi.ContainerStatsRequest{ContainerId: id}); status.Code(err) != codes.InvalidArgument {
+		if _, err := h.ContainerStats(ctx, &runtimeapi.ContainerStatsRequest{ContainerId: id}); grpcCode(err) != codes.InvalidArgument {
 			t.Errorf("id %q: %v", id, err)
 		}
-		if _, err := h.PodSandboxStats(ctx, &runtimeapi.PodSandboxStatsRequest{PodSandboxId: id}); status.Code(err) != codes.InvalidArgument {
+		if _, err := h.PodSandboxStats(ctx, &runtimeapi.PodSandboxStatsRequest{PodSandboxId: id}); grpcCode(err) != codes.InvalidArgument {
 			t.Errorf("pod id %q: %v", id, err)
 		}
 	}
@@ -61,7 +61,7 @@ func TestStatsRPCs(t *testing.T) {
 	if err != nil || len(resp.Stats) != 0 {
 		t.Errorf("long filter: %v %v", resp, err)
 	}
-	if _, err := NewStats(errStats{context.Canceled}).ListPodSandboxMetrics(ctx, &runtimeapi.ListPodSandboxMetricsRequest{}); status.Code(err) != codes.Canceled {
+	if _, err := NewStats(errStats{context.Canceled}).ListPodSandboxMetrics(ctx, &runtimeapi.ListPodSandboxMetricsRequest{}); grpcCode(err) != codes.Canceled {
 		t.Errorf("canceled: %v", err)
 	}
 }
@@ -81,36 +81,36 @@ func (f fakePodUpdater) UpdateResources(context.Context, string, *runtimeapi.Lin
 func TestResourceRPCs(t *testing.T) {
 	ctx := context.Background()
 	none := NewResources(ResourceServices{})
-	if _, err := none.UpdateContainerResources(ctx, &runtimeapi.UpdateContainerResourcesRequest{ContainerId: "x"}); status.Code(err) != codes.Unimplemented {
+	if _, err := none.UpdateContainerResources(ctx, &runtimeapi.UpdateContainerResourcesRequest{ContainerId: "x"}); grpcCode(err) != codes.Unimplemented {
 		t.Errorf("no service: %v", err)
 	}
 	cases := []struct {
 		ctr, pod error
 		code     codes.Code
 	}{
-		{&container.InvalidError{Field: "linux.cpu_shares", Reason: "bad"}, fmt.Errorf("x: %w", &sandbox.InvalidError{Field: "resources.cpu_shares"}), codes.InvalidArgument},
+		{&errdefs.InvalidArgumentError{Field: "linux.cpu_shares", Reason: "bad"}, fmt.Errorf("x: %w", &errdefs.InvalidArgumentError{Field: "resources.cpu_shares"}), codes.InvalidArgument},
 		{fmt.Errorf("%w: c", container.ErrNotFound), fmt.Errorf("%w: p", sandbox.ErrNotFound), codes.NotFound},
 		{fmt.Errorf("%w: exited", container.ErrFailedPrecondition), fmt.Errorf("%w: stopped", sandbox.ErrNotReady), codes.FailedPrecondition},
 		{fmt.Errorf("%w: no update", container.ErrUnimplemented), nil, codes.Unimplemented},
 	}
 	for _, c := range cases {
 		h := NewResources(ResourceServices{Containers: fakeUpdaters{ctrErr: c.ctr}, Pods: fakePodUpdater{c.pod}})
-		if _, err := h.UpdateContainerResources(ctx, &runtimeapi.UpdateContainerResourcesRequest{ContainerId: "x"}); status.Code(err) != c.code {
+		if _, err := h.UpdateContainerResources(ctx, &runtimeapi.UpdateContainerResourcesRequest{ContainerId: "x"}); grpcCode(err) != c.code {
 			t.Errorf("container %v: %v, want %s", c.ctr, err, c.code)
 		}
 		want := c.code
 		if c.pod == nil {
 			want = codes.OK
 		}
-		if _, err := h.UpdatePodSandboxResources(ctx, &runtimeapi.UpdatePodSandboxResourcesRequest{PodSandboxId: "p"}); status.Code(err) != want {
+		if _, err := h.UpdatePodSandboxResources(ctx, &runtimeapi.UpdatePodSandboxResourcesRequest{PodSandboxId: "p"}); grpcCode(err) != want {
 			t.Errorf("pod %v: %v, want %s", c.pod, err, want)
 		}
 	}
 	h := NewResources(ResourceServices{Containers: fakeUpdaters{}, Pods: fakePodUpdater{}})
-	if _, err := h.UpdateContainerResources(ctx, &runtimeapi.UpdateContainerResourcesRequest{}); status.Code(err) != codes.InvalidArgument {
+	if _, err := h.UpdateContainerResources(ctx, &runtimeapi.UpdateContainerResourcesRequest{}); grpcCode(err) != codes.InvalidArgument {
 		t.Errorf("empty id: %v", err)
 	}
-	if _, err := h.UpdatePodSandboxResources(ctx, &runtimeapi.UpdatePodSandboxResourcesRequest{PodSandboxId: strings.Repeat("p", 300)}); status.Code(err) != codes.InvalidArgument {
+	if _, err := h.UpdatePodSandboxResources(ctx, &runtimeapi.UpdatePodSandboxResourcesRequest{PodSandboxId: strings.Repeat("p", 300)}); grpcCode(err) != codes.InvalidArgument {
 		t.Errorf("long id: %v", err)
 	}
 }

@@ -2,10 +2,7 @@ package server
 
 import (
 	"context"
-	"errors"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/crio-appliance/crio/daemon/oci"
@@ -32,84 +29,69 @@ type Streams struct {
 // NewStreams returns the handler group; svc may be nil.
 func NewStreams(svc StreamService) *Streams { return &Streams{svc: svc} }
 
-func (h *Streams) ready(rpc string) error {
+func (h *Streams) ready() error {
 	if h == nil || h.svc == nil {
-		return status.Errorf(codes.Unimplemented, "method %s not implemented", rpc)
+		return errNotServed
 	}
 	return nil
 }
 
-// streamError maps the streaming service's errors: those of the
-// container kinds, a bad command, a status the library made.
-func streamError(rpc string, err error) error {
-	if _, ok := status.FromError(err); ok {
-		return err
-	}
-	if errors.Is(err, oci.ErrBadExecArgs) {
-		return status.Errorf(codes.InvalidArgument, "%s: %v", rpc, err)
-	}
-	if errors.Is(err, streaming.ErrTooManyStreams) {
-		return status.Errorf(codes.ResourceExhausted, "%s: %v", rpc, err)
-	}
-	return containerError(rpc, err)
-}
-
 // ExecSync runs a command in a container and returns its output.
 func (h *Streams) ExecSync(ctx context.Context, req *runtimeapi.ExecSyncRequest) (*runtimeapi.ExecSyncResponse, error) {
-	if err := h.ready("ExecSync"); err != nil {
+	if err := h.ready(); err != nil {
 		return nil, err
 	}
-	if err := checkContainerID("ExecSync", req.GetContainerId()); err != nil {
+	if err := checkID("container_id", req.GetContainerId()); err != nil {
 		return nil, err
 	}
 	res, err := h.svc.ExecSync(ctx, req.GetContainerId(), req.GetCmd(), req.GetTimeout())
 	if err != nil {
-		return nil, streamError("ExecSync", err)
+		return nil, err
 	}
 	return &runtimeapi.ExecSyncResponse{Stdout: res.Stdout, Stderr: res.Stderr, ExitCode: res.ExitCode}, nil
 }
 
 // Exec returns the URL of an exec stream.
 func (h *Streams) Exec(_ context.Context, req *runtimeapi.ExecRequest) (*runtimeapi.ExecResponse, error) {
-	if err := h.ready("Exec"); err != nil {
+	if err := h.ready(); err != nil {
 		return nil, err
 	}
-	if err := checkContainerID("Exec", req.GetContainerId()); err != nil {
+	if err := checkID("container_id", req.GetContainerId()); err != nil {
 		return nil, err
 	}
 	resp, err := h.svc.Exec(req)
 	if err != nil {
-		return nil, streamError("Exec", err)
+		return nil, err
 	}
 	return resp, nil
 }
 
 // Attach returns the URL of an attach stream.
 func (h *Streams) Attach(_ context.Context, req *runtimeapi.AttachRequest) (*runtimeapi.AttachResponse, error) {
-	if err := h.ready("Attach"); err != nil {
+	if err := h.ready(); err != nil {
 		return nil, err
 	}
-	if err := checkContainerID("Attach", req.GetContainerId()); err != nil {
+	if err := checkID("container_id", req.GetContainerId()); err != nil {
 		return nil, err
 	}
 	resp, err := h.svc.Attach(req)
 	if err != nil {
-		return nil, streamError("Attach", err)
+		return nil, err
 	}
 	return resp, nil
 }
 
 // PortForward returns the URL of a port-forward stream.
 func (h *Streams) PortForward(_ context.Context, req *runtimeapi.PortForwardRequest) (*runtimeapi.PortForwardResponse, error) {
-	if err := h.ready("PortForward"); err != nil {
+	if err := h.ready(); err != nil {
 		return nil, err
 	}
-	if err := checkPodID("PortForward", req.GetPodSandboxId()); err != nil {
+	if err := checkID("pod_sandbox_id", req.GetPodSandboxId()); err != nil {
 		return nil, err
 	}
 	resp, err := h.svc.PortForward(req)
 	if err != nil {
-		return nil, streamError("PortForward", err)
+		return nil, err
 	}
 	return resp, nil
 }

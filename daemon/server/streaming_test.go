@@ -11,6 +11,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/crio-appliance/crio/daemon/container"
+	"github.com/crio-appliance/crio/daemon/errdefs"
 	"github.com/crio-appliance/crio/daemon/oci"
 	"github.com/crio-appliance/crio/daemon/streaming"
 )
@@ -37,10 +38,10 @@ func (e errStreams) PortForward(*runtimeapi.PortForwardRequest) (*runtimeapi.Por
 func TestStreamsUnimplementedWithoutService(t *testing.T) {
 	h := NewStreams(nil)
 	ctx := context.Background()
-	if _, err := h.ExecSync(ctx, &runtimeapi.ExecSyncRequest{ContainerId: "c"}); status.Code(err) != codes.Unimplemented {
+	if _, err := h.ExecSync(ctx, &runtimeapi.ExecSyncRequest{ContainerId: "c"}); grpcCode(err) != codes.Unimplemented {
 		t.Errorf("ExecSync: %v", err)
 	}
-	if _, err := h.PortForward(ctx, &runtimeapi.PortForwardRequest{PodSandboxId: "p"}); status.Code(err) != codes.Unimplemented {
+	if _, err := h.PortForward(ctx, &runtimeapi.PortForwardRequest{PodSandboxId: "p"}); grpcCode(err) != codes.Unimplemented {
 		t.Errorf("PortForward: %v", err)
 	}
 }
@@ -54,7 +55,7 @@ func TestStreamsErrorCodes(t *testing.T) {
 		{nil, codes.OK},
 		{fmt.Errorf("x: %w", container.ErrNotFound), codes.NotFound},
 		{fmt.Errorf("x: %w", container.ErrFailedPrecondition), codes.FailedPrecondition},
-		{&container.InvalidError{Field: "cmd", Reason: "NUL"}, codes.InvalidArgument},
+		{&errdefs.InvalidArgumentError{Field: "cmd", Reason: "NUL"}, codes.InvalidArgument},
 		{fmt.Errorf("exec: %w", oci.ErrBadExecArgs), codes.InvalidArgument},
 		{fmt.Errorf("exec: %w: %w", oci.ErrExecTimeout, context.DeadlineExceeded), codes.DeadlineExceeded},
 		{streaming.ErrTooManyStreams, codes.ResourceExhausted},
@@ -62,28 +63,28 @@ func TestStreamsErrorCodes(t *testing.T) {
 	} {
 		h := NewStreams(errStreams{c.err})
 		resp, err := h.ExecSync(ctx, &runtimeapi.ExecSyncRequest{ContainerId: "c", Cmd: []string{"true"}})
-		if status.Code(err) != c.code {
+		if grpcCode(err) != c.code {
 			t.Errorf("ExecSync with %v: %v, want %s", c.err, err, c.code)
 		}
 		if err == nil && (string(resp.Stdout) != "o" || string(resp.Stderr) != "e" || resp.ExitCode != 3) {
 			t.Errorf("ExecSync response %v", resp)
 		}
-		if _, err := h.Exec(ctx, &runtimeapi.ExecRequest{ContainerId: "c"}); status.Code(err) != c.code {
+		if _, err := h.Exec(ctx, &runtimeapi.ExecRequest{ContainerId: "c"}); grpcCode(err) != c.code {
 			t.Errorf("Exec with %v: %v, want %s", c.err, err, c.code)
 		}
-		if _, err := h.Attach(ctx, &runtimeapi.AttachRequest{ContainerId: "c"}); status.Code(err) != c.code {
+		if _, err := h.Attach(ctx, &runtimeapi.AttachRequest{ContainerId: "c"}); grpcCode(err) != c.code {
 			t.Errorf("Attach with %v: %v, want %s", c.err, err, c.code)
 		}
-		if _, err := h.PortForward(ctx, &runtimeapi.PortForwardRequest{PodSandboxId: "p"}); status.Code(err) != c.code {
+		if _, err := h.PortForward(ctx, &runtimeapi.PortForwardRequest{PodSandboxId: "p"}); grpcCode(err) != c.code {
 			t.Errorf("PortForward with %v: %v, want %s", c.err, err, c.code)
 		}
 	}
 	h := NewStreams(errStreams{})
 	for _, id := range []string{"", strings.Repeat("a", 200)} {
-		if _, err := h.ExecSync(ctx, &runtimeapi.ExecSyncRequest{ContainerId: id}); status.Code(err) != codes.InvalidArgument {
+		if _, err := h.ExecSync(ctx, &runtimeapi.ExecSyncRequest{ContainerId: id}); grpcCode(err) != codes.InvalidArgument {
 			t.Errorf("ExecSync id %.20q: %v", id, err)
 		}
-		if _, err := h.PortForward(ctx, &runtimeapi.PortForwardRequest{PodSandboxId: id}); status.Code(err) != codes.InvalidArgument {
+		if _, err := h.PortForward(ctx, &runtimeapi.PortForwardRequest{PodSandboxId: id}); grpcCode(err) != codes.InvalidArgument {
 			t.Errorf("PortForward id %.20q: %v", id, err)
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crio-appliance/crio/daemon/errdefs"
 )
 
 // apparmorProfile decides the AppArmor profile of a container the way
@@ -36,7 +38,7 @@ func apparmorProfile(in *Input, sc *runtimeapi.LinuxContainerSecurityContext, pr
 	case strings.HasPrefix(legacy, "localhost/"):
 		kind, ref = runtimeapi.SecurityProfile_Localhost, strings.TrimPrefix(legacy, "localhost/")
 	default:
-		return "", "", invalid("config.linux.security_context.apparmor_profile", "%q is not runtime/default, unconfined or localhost/<profile>", clip(legacy))
+		return "", "", errdefs.Invalid("config.linux.security_context.apparmor_profile", "%q is not runtime/default, unconfined or localhost/<profile>", clip(legacy))
 	}
 	if !in.Host.Facts().AppArmor {
 		if kind == runtimeapi.SecurityProfile_Localhost {
@@ -61,14 +63,14 @@ func apparmorProfile(in *Input, sc *runtimeapi.LinuxContainerSecurityContext, pr
 		return def, "", nil
 	case runtimeapi.SecurityProfile_Localhost:
 		if ref == "" {
-			return "", "", invalid(field+".localhost_ref", "empty profile name")
+			return "", "", errdefs.Invalid(field+".localhost_ref", "empty profile name")
 		}
 		if !in.Host.AppArmorLoaded(ref) {
-			return "", "", invalid(field+".localhost_ref", "AppArmor profile %q is not loaded on this host", clip(ref))
+			return "", "", errdefs.Invalid(field+".localhost_ref", "AppArmor profile %q is not loaded on this host", clip(ref))
 		}
 		return ref, "", nil
 	}
-	return "", "", invalid(field+".profile_type", "unknown profile type %d", kind)
+	return "", "", errdefs.Invalid(field+".profile_type", "unknown profile type %d", kind)
 }
 
 // apparmorEnabled reads whether the kernel has AppArmor on, as

@@ -1,10 +1,13 @@
 package spec
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crio-appliance/crio/daemon/errdefs"
 )
 
 func TestAppArmor(t *testing.T) {
@@ -49,7 +52,7 @@ func TestAppArmor(t *testing.T) {
 			in.Pod.Privileged = tc.privileged
 			r, err := Generate(in)
 			if tc.err != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.err) || !IsInvalid(err) {
+				if err == nil || !strings.Contains(err.Error(), tc.err) || !errors.Is(err, errdefs.ErrInvalidArgument) {
 					t.Fatalf("error %v, want an invalid-argument error containing %q", err, tc.err)
 				}
 				return

@@ -8,6 +8,8 @@ import (
 	"github.com/moby/sys/capability"
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crio-appliance/crio/daemon/errdefs"
 )
 
 // capNumbers maps "CAP_CHOWN" to its number, for every capability the
@@ -87,7 +89,7 @@ func capabilities(in *Input, caps *runtimeapi.Capability, privileged bool, uid i
 		}
 		for i, n := range adds {
 			if !grantable(facts, capNumbers[n]) {
-				return nil, invalid(fmt.Sprintf("%s.add_capabilities[%d]", field, i), "%s cannot be granted: crio itself does not hold it on this host", n)
+				return nil, errdefs.Invalid(fmt.Sprintf("%s.add_capabilities[%d]", field, i), "%s cannot be granted: crio itself does not hold it on this host", n)
 			}
 			set[n] = true
 		}
@@ -100,11 +102,11 @@ func capabilities(in *Input, caps *runtimeapi.Capability, privileged bool, uid i
 		return nil, err
 	}
 	if ambientAll {
-		return nil, invalid("config.linux.security_context.capabilities.add_ambient_capabilities", "ALL is not accepted; name each capability")
+		return nil, errdefs.Invalid("config.linux.security_context.capabilities.add_ambient_capabilities", "ALL is not accepted; name each capability")
 	}
 	for _, n := range ambient {
 		if !set[n] {
-			return nil, invalid("config.linux.security_context.capabilities.add_ambient_capabilities",
+			return nil, errdefs.Invalid("config.linux.security_context.capabilities.add_ambient_capabilities",
 				"%s is not in the container's capability set; add it to add_capabilities too", n)
 		}
 	}
@@ -138,7 +140,7 @@ func capabilities(in *Input, caps *runtimeapi.Capability, privileged bool, uid i
 // capList normalises a CRI capability list; all reports an "ALL" entry.
 func capList(names []string, field string) (out []string, all bool, err error) {
 	if len(names) > 128 {
-		return nil, false, invalid(field, "more than 128 entries")
+		return nil, false, errdefs.Invalid(field, "more than 128 entries")
 	}
 	for i, c := range names {
 		if strings.EqualFold(strings.TrimSpace(c), "ALL") {
@@ -147,7 +149,7 @@ func capList(names []string, field string) (out []string, all bool, err error) {
 		}
 		n, ok := capName(c)
 		if !ok {
-			return nil, false, invalid(fmt.Sprintf("%s[%d]", field, i), "unknown capability %q", clip(c))
+			return nil, false, errdefs.Invalid(fmt.Sprintf("%s[%d]", field, i), "unknown capability %q", clip(c))
 		}
 		out = append(out, n)
 	}

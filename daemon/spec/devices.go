@@ -8,6 +8,8 @@ import (
 
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crio-appliance/crio/daemon/errdefs"
 )
 
 // device is a host device node to create in the container and allow in
@@ -43,7 +45,7 @@ func devices(in *Input, cfg *runtimeapi.ContainerConfig, privileged bool) (devs 
 		devs = append(devs, ds...)
 	}
 	if len(cfg.GetDevices()) > maxDevices {
-		return nil, false, invalid("config.devices", "more than %d devices", maxDevices)
+		return nil, false, errdefs.Invalid("config.devices", "more than %d devices", maxDevices)
 	}
 	for i, d := range cfg.GetDevices() {
 		field := fmt.Sprintf("config.devices[%d]", i)
@@ -59,11 +61,11 @@ func devices(in *Input, cfg *runtimeapi.ContainerConfig, privileged bool) (devs 
 			perms = "rwm"
 		}
 		if !validAccess(perms) {
-			return nil, false, invalid(field+".permissions", "%q is not a combination of r, w and m", clip(perms))
+			return nil, false, errdefs.Invalid(field+".permissions", "%q is not a combination of r, w and m", clip(perms))
 		}
 		ds, err := deviceNodes(in.Host, path.Clean(d.GetHostPath()), ctr, perms)
 		if errors.Is(err, ErrNotFound) {
-			return nil, false, invalid(field+".host_path", "%v", err)
+			return nil, false, errdefs.Invalid(field+".host_path", "%v", err)
 		}
 		if err != nil {
 			return nil, false, fmt.Errorf("%s: %w", field, err)

@@ -2,7 +2,7 @@
 //
 // Generate is a function of its Input: the CRI ContainerConfig (treated as
 // hostile: every field is checked and bad ones are reported as
-// *InvalidError naming the CRI field), the pod it joins, the image's
+// *errdefs.InvalidArgumentError naming the CRI field), the pod it joins, the image's
 // config, the daemon's defaults and a few facts about the host. It makes
 // no changes anywhere; the only files it reads are the container's
 // /etc/passwd and /etc/group (through the rootfs, with symlinks resolved

@@ -10,13 +10,15 @@ import (
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/opencontainers/runtime-tools/generate"
 	"golang.org/x/sys/unix"
+
+	"github.com/crio-appliance/crio/daemon/errdefs"
 )
 
 // Generate builds the OCI spec for a container. Errors about the request
-// are *InvalidError; others are about the host or configuration.
+// are *errdefs.InvalidArgumentError; others are about the host or configuration.
 func Generate(in *Input) (*Result, error) {
 	if in.Config == nil {
-		return nil, invalid("config", "missing")
+		return nil, errdefs.Invalid("config", "missing")
 	}
 	if in.Host == nil {
 		return nil, errors.New("spec: no Host")
@@ -25,7 +27,7 @@ func Generate(in *Input) (*Result, error) {
 	sc := cfg.GetLinux().GetSecurityContext()
 	privileged := sc.GetPrivileged()
 	if privileged && !in.Pod.Privileged {
-		return nil, invalid("config.linux.security_context.privileged", "the pod sandbox is not privileged (its security_context.privileged is false)")
+		return nil, errdefs.Invalid("config.linux.security_context.privileged", "the pod sandbox is not privileged (its security_context.privileged is false)")
 	}
 
 	g, err := generate.New("linux")

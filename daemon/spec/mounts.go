@@ -9,6 +9,8 @@ import (
 
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crio-appliance/crio/daemon/errdefs"
 )
 
 // Default masked and read-only paths: kernel interfaces that leak host
@@ -127,7 +129,7 @@ var allowedMountOptions = []string{"ro", "nosuid", "nodev", "noexec", "noatime",
 // what the mounts' propagation needs ("rslave" or "rshared").
 func criMounts(in *Input, mounts []*runtimeapi.Mount, rootProp *string) ([]rspec.Mount, []*runtimeapi.Mount, error) {
 	if len(mounts) > maxMounts {
-		return nil, nil, invalid("config.mounts", "more than %d mounts", maxMounts)
+		return nil, nil, errdefs.Invalid("config.mounts", "more than %d mounts", maxMounts)
 	}
 	var out []rspec.Mount
 	var applied []*runtimeapi.Mount
@@ -139,10 +141,10 @@ func criMounts(in *Input, mounts []*runtimeapi.Mount, rootProp *string) ([]rspec
 			return nil, nil, err
 		}
 		if dst == "/" {
-			return nil, nil, invalid(field+".container_path", "cannot mount over the container's root")
+			return nil, nil, errdefs.Invalid(field+".container_path", "cannot mount over the container's root")
 		}
 		if j, dup := seen[dst]; dup {
-			return nil, nil, invalid(field+".container_path", "%s is also the destination of config.mounts[%d]", dst, j)
+			return nil, nil, errdefs.Invalid(field+".container_path", "%s is also the destination of config.mounts[%d]", dst, j)
 		}
 		seen[dst] = i
 		if m.GetImage().GetImage() != "" || m.GetImageSubPath() != "" {
@@ -151,10 +153,10 @@ func criMounts(in *Input, mounts []*runtimeapi.Mount, rootProp *string) ([]rspec
 				return nil, nil, unsupported(field+".image", "image volume mounts")
 			}
 			if !m.GetReadonly() {
-				return nil, nil, invalid(field+".readonly", "an image volume is read-only; set readonly")
+				return nil, nil, errdefs.Invalid(field+".readonly", "an image volume is read-only; set readonly")
 			}
 			if m.GetPropagation() != runtimeapi.MountPropagation_PROPAGATION_PRIVATE {
-				return nil, nil, invalid(field+".propagation", "an image volume is private")
+				return nil, nil, errdefs.Invalid(field+".propagation", "an image volume is private")
 			}
 			if len(m.GetUidMappings()) > 0 || len(m.GetGidMappings()) > 0 {
 				return nil, nil, unsupported(field+".uidMappings", "ID-mapped mounts")
@@ -187,10 +189,10 @@ func criMounts(in *Input, mounts []*runtimeapi.Mount, rootProp *string) ([]rspec
 			// every mount below the source, which a propagated mount
 			// arriving later would escape.
 			if !m.GetReadonly() {
-				return nil, nil, invalid(field+".recursive_read_only", "needs readonly")
+				return nil, nil, errdefs.Invalid(field+".recursive_read_only", "needs readonly")
 			}
 			if m.GetPropagation() != runtimeapi.MountPropagation_PROPAGATION_PRIVATE {
-				return nil, nil, invalid(field+".recursive_read_only", "needs private propagation, not %s", m.GetPropagation())
+				return nil, nil, errdefs.Invalid(field+".recursive_read_only", "needs private propagation, not %s", m.GetPropagation())
 			}
 			if !in.Defaults.RecursiveReadOnly {
 				return nil, nil, unsupported(field+".recursive_read_only", "recursive read-only mounts (the runtime handler has no \"rro\" mount option)")
@@ -214,11 +216,11 @@ func criMounts(in *Input, mounts []*runtimeapi.Mount, rootProp *string) ([]rspec
 			opts = append(opts, "rro") // the runtime applies it with mount_setattr(AT_RECURSIVE)
 		}
 		if len(m.GetMountOptions()) > 16 {
-			return nil, nil, invalid(field+".mount_options", "more than 16 options")
+			return nil, nil, errdefs.Invalid(field+".mount_options", "more than 16 options")
 		}
 		for j, o := range m.GetMountOptions() {
 			if !slices.Contains(allowedMountOptions, o) {
-				return nil, nil, invalid(fmt.Sprintf("%s.mount_options[%d]", field, j), "%q is not one of %s", clip(o), strings.Join(allowedMountOptions, ", "))
+				return nil, nil, errdefs.Invalid(fmt.Sprintf("%s.mount_options[%d]", field, j), "%q is not one of %s", clip(o), strings.Join(allowedMountOptions, ", "))
 			}
 			if !slices.Contains(opts, o) {
 				opts = append(opts, o)
@@ -233,7 +235,7 @@ func criMounts(in *Input, mounts []*runtimeapi.Mount, rootProp *string) ([]rspec
 				return nil, nil, fmt.Errorf("%s: %w", field, err)
 			}
 			if !shared && !slave {
-				return nil, nil, invalid(field+".propagation", "host-to-container propagation needs %s on a shared or slave mount, but its mount is private (mount --make-rshared)", real)
+				return nil, nil, errdefs.Invalid(field+".propagation", "host-to-container propagation needs %s on a shared or slave mount, but its mount is private (mount --make-rshared)", real)
 			}
 			opts = append(opts, "rslave")
 			if *rootProp != "rshared" {
@@ -245,12 +247,12 @@ func criMounts(in *Input, mounts []*runtimeapi.Mount, rootProp *string) ([]rspec
 				return nil, nil, fmt.Errorf("%s: %w", field, err)
 			}
 			if !shared {
-				return nil, nil, invalid(field+".propagation", "bidirectional propagation needs %s on a shared mount, but its mount is not shared (mount --make-rshared)", real)
+				return nil, nil, errdefs.Invalid(field+".propagation", "bidirectional propagation needs %s on a shared mount, but its mount is not shared (mount --make-rshared)", real)
 			}
 			opts = append(opts, "rshared")
 			*rootProp = "rshared"
 		default:
-			return nil, nil, invalid(field+".propagation", "unknown propagation %d", m.GetPropagation())
+			return nil, nil, errdefs.Invalid(field+".propagation", "unknown propagation %d", m.GetPropagation())
 		}
 		out = append(out, rspec.Mount{Destination: dst, Type: "bind", Source: real, Options: opts})
 		applied = append(applied, &runtimeapi.Mount{
@@ -264,7 +266,7 @@ func criMounts(in *Input, mounts []*runtimeapi.Mount, rootProp *string) ([]rspec
 // pathList checks masked_paths or readonly_paths from the CRI.
 func pathList(paths []string, field string) ([]string, error) {
 	if len(paths) > maxPaths {
-		return nil, invalid(field, "more than %d paths", maxPaths)
+		return nil, errdefs.Invalid(field, "more than %d paths", maxPaths)
 	}
 	out := make([]string, 0, len(paths))
 	for i, p := range paths {

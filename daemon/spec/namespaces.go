@@ -10,6 +10,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/crio-appliance/crio/daemon/cgroups"
+	"github.com/crio-appliance/crio/daemon/errdefs"
 )
 
 // namespaces places the container: in the pod's pinned network, IPC and
@@ -38,11 +39,11 @@ func namespaces(in *Input, sc *runtimeapi.LinuxContainerSecurityContext) ([]rspe
 		ns = append(ns, rspec.LinuxNamespace{Type: rspec.PIDNamespace})
 	case mode == runtimeapi.NamespaceMode_TARGET:
 		if opts.GetTargetId() == "" || in.TargetPIDNS == "" {
-			return nil, invalid(field+".target_id", "pid mode TARGET needs the id of a running container in the same pod")
+			return nil, errdefs.Invalid(field+".target_id", "pid mode TARGET needs the id of a running container in the same pod")
 		}
 		ns = append(ns, rspec.LinuxNamespace{Type: rspec.PIDNamespace, Path: in.TargetPIDNS})
 	default:
-		return nil, invalid(field+".pid", "unknown namespace mode %d", mode)
+		return nil, errdefs.Invalid(field+".pid", "unknown namespace mode %d", mode)
 	}
 	if u := opts.GetUsernsOptions(); u != nil && u.GetMode() != runtimeapi.NamespaceMode_NODE {
 		return nil, unsupported(field+".userns_options", "user namespaces")
@@ -72,7 +73,7 @@ func stopSignal(cfg *runtimeapi.ContainerConfig, imgSignal string) (string, erro
 		name, ok := runtimeapi.Signal_name[int32(s)]
 		sig, known := ParseSignal(criSignalName(name))
 		if !ok || !known {
-			return "", invalid("config.stop_signal", "unknown signal %d", s)
+			return "", errdefs.Invalid("config.stop_signal", "unknown signal %d", s)
 		}
 		return sig, nil
 	}

@@ -6,6 +6,8 @@ import (
 
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crio-appliance/crio/daemon/errdefs"
 )
 
 // defaultPath is the PATH of a container whose image sets none.
@@ -21,7 +23,7 @@ const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbi
 func processArgs(cfg *runtimeapi.ContainerConfig, img *imgspecv1.ImageConfig) ([]string, error) {
 	command, args := cfg.GetCommand(), cfg.GetArgs()
 	if len(command)+len(args) > maxArgs {
-		return nil, invalid("config.command", "command and args have more than %d entries", maxArgs)
+		return nil, errdefs.Invalid("config.command", "command and args have more than %d entries", maxArgs)
 	}
 	total := 0
 	for i, s := range command {
@@ -37,7 +39,7 @@ func processArgs(cfg *runtimeapi.ContainerConfig, img *imgspecv1.ImageConfig) ([
 		total += len(s) + 1
 	}
 	if total > maxArgsBytes {
-		return nil, invalid("config.args", "command and args total more than %d bytes", maxArgsBytes)
+		return nil, errdefs.Invalid("config.args", "command and args total more than %d bytes", maxArgsBytes)
 	}
 	var out []string
 	switch {
@@ -49,10 +51,10 @@ func processArgs(cfg *runtimeapi.ContainerConfig, img *imgspecv1.ImageConfig) ([
 		out = append(append(out, entrypoint(img)...), imageCmd(img)...)
 	}
 	if len(out) == 0 || out[0] == "" {
-		return nil, invalid("config.command", "no command given and the image has no Entrypoint or Cmd")
+		return nil, errdefs.Invalid("config.command", "no command given and the image has no Entrypoint or Cmd")
 	}
 	if strings.ContainsAny(out[0], "\n\r") {
-		return nil, invalid("config.command[0]", "the program name contains a line break")
+		return nil, errdefs.Invalid("config.command[0]", "the program name contains a line break")
 	}
 	return out, nil
 }
@@ -108,17 +110,17 @@ func processEnv(in *Input, tty bool) ([]string, error) {
 	}
 	envs := in.Config.GetEnvs()
 	if len(envs) > maxEnv {
-		return nil, invalid("config.envs", "more than %d variables", maxEnv)
+		return nil, errdefs.Invalid("config.envs", "more than %d variables", maxEnv)
 	}
 	total := 0
 	for i, e := range envs {
 		field := fmt.Sprintf("config.envs[%d]", i)
 		k, v := e.GetKey(), string(e.GetValue())
 		if k == "" {
-			return nil, invalid(field+".key", "empty variable name")
+			return nil, errdefs.Invalid(field+".key", "empty variable name")
 		}
 		if strings.Contains(k, "=") {
-			return nil, invalid(field+".key", "%q contains '='", clip(k))
+			return nil, errdefs.Invalid(field+".key", "%q contains '='", clip(k))
 		}
 		if err := checkLine(k, field+".key", maxArgLen); err != nil {
 			return nil, err
@@ -130,7 +132,7 @@ func processEnv(in *Input, tty bool) ([]string, error) {
 		}
 		total += len(k) + len(v) + 2
 		if total > maxArgsBytes {
-			return nil, invalid("config.envs", "variables total more than %d bytes", maxArgsBytes)
+			return nil, errdefs.Invalid("config.envs", "variables total more than %d bytes", maxArgsBytes)
 		}
 		set(k, v)
 	}

@@ -16,6 +16,7 @@ import (
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/crio-appliance/crio/daemon/errdefs"
 	"github.com/crio-appliance/crio/policy"
 )
 
@@ -201,7 +202,7 @@ func seccompProfile(in *Input, sc *runtimeapi.LinuxContainerSecurityContext, pri
 	case strings.HasPrefix(legacy, "localhost/"):
 		kind, path = runtimeapi.SecurityProfile_Localhost, strings.TrimPrefix(legacy, "localhost/")
 	default:
-		return nil, invalid("config.linux.security_context.seccomp_profile_path", "%q is not runtime/default, unconfined or localhost/<path>", clip(legacy))
+		return nil, errdefs.Invalid("config.linux.security_context.seccomp_profile_path", "%q is not runtime/default, unconfined or localhost/<path>", clip(legacy))
 	}
 	var p *Profile
 	switch kind {
@@ -222,7 +223,7 @@ func seccompProfile(in *Input, sc *runtimeapi.LinuxContainerSecurityContext, pri
 			return nil, err
 		}
 	default:
-		return nil, invalid(field+".profile_type", "unknown profile type %d", kind)
+		return nil, errdefs.Invalid(field+".profile_type", "unknown profile type %d", kind)
 	}
 	return p.Compile(runtime.GOARCH, caps)
 }
@@ -230,7 +231,7 @@ func seccompProfile(in *Input, sc *runtimeapi.LinuxContainerSecurityContext, pri
 // localhostProfile reads a profile from a host path the kubelet chose.
 func localhostProfile(path, field string) (*Profile, error) {
 	if path == "" {
-		return nil, invalid(field, "a Localhost profile needs a path")
+		return nil, errdefs.Invalid(field, "a Localhost profile needs a path")
 	}
 	if err := checkHostPath(path, field); err != nil {
 		return nil, err
@@ -249,7 +250,7 @@ func localhostProfile(path, field string) (*Profile, error) {
 	}
 	p, err := ParseProfile(data)
 	if err != nil {
-		return nil, invalid(field, "seccomp profile %s: %v", path, err)
+		return nil, errdefs.Invalid(field, "seccomp profile %s: %v", path, err)
 	}
 	return p, nil
 }
@@ -261,11 +262,11 @@ func checkHostPath(p, field string) error {
 		return err
 	}
 	if !filepath.IsAbs(p) {
-		return invalid(field, "%q is not an absolute path", clip(p))
+		return errdefs.Invalid(field, "%q is not an absolute path", clip(p))
 	}
 	for _, c := range strings.Split(p, "/") {
 		if c == ".." {
-			return invalid(field, "%q contains a .. component", clip(p))
+			return errdefs.Invalid(field, "%q contains a .. component", clip(p))
 		}
 	}
 	return nil

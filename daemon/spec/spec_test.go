@@ -11,6 +11,8 @@ import (
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crio-appliance/crio/daemon/errdefs"
 )
 
 // fakeHost answers Host questions from fixed data.
@@ -115,12 +117,12 @@ func mustGenerate(t *testing.T, in *Input) *Result {
 	return r
 }
 
-// wantInvalid checks that err is an InvalidError naming field.
+// wantInvalid checks that err is an InvalidArgumentError naming field.
 func wantInvalid(t *testing.T, err error, field string) {
 	t.Helper()
-	var ie *InvalidError
+	var ie *errdefs.InvalidArgumentError
 	if !errors.As(err, &ie) {
-		t.Fatalf("want InvalidError for %s, got %v", field, err)
+		t.Fatalf("want InvalidArgumentError for %s, got %v", field, err)
 	}
 	if ie.Field != field {
 		t.Fatalf("want field %s, got %s (%v)", field, ie.Field, err)

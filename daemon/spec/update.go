@@ -6,6 +6,8 @@ import (
 
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crio-appliance/crio/daemon/errdefs"
 )
 
 // UpdateResources checks the resources of an UpdateContainerResources (or
@@ -17,10 +19,10 @@ import (
 func UpdateResources(host Host, minMemory int64, r *runtimeapi.LinuxContainerResources) (*rspec.LinuxResources, []string, error) {
 	in := &Input{Host: host, Defaults: Defaults{ContainerMinMemory: minMemory}}
 	out, _, warnings, err := resources(in, r)
-	var ie *InvalidError
+	var ie *errdefs.InvalidArgumentError
 	if errors.As(err, &ie) {
 		// The request's field is linux.<name>, not the create request's.
-		return nil, nil, &InvalidError{Field: strings.Replace(ie.Field, "config.linux.resources", "linux", 1), Reason: ie.Reason}
+		return nil, nil, &errdefs.InvalidArgumentError{Field: strings.Replace(ie.Field, "config.linux.resources", "linux", 1), Reason: ie.Reason}
 	}
 	if err != nil {
 		return nil, nil, err

@@ -1,9 +1,12 @@
 package spec
 
 import (
+	"errors"
 	"testing"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crio-appliance/crio/daemon/errdefs"
 )
 
 func TestUpdateResources(t *testing.T) {
@@ -22,11 +25,11 @@ func TestUpdateResources(t *testing.T) {
 		t.Errorf("warnings %q", warnings)
 	}
 	_, _, err = UpdateResources(host, 4<<20, &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 1 << 20})
-	ie, ok := err.(*InvalidError)
+	ie, ok := err.(*errdefs.InvalidArgumentError)
 	if !ok || ie.Field != "linux.memory_limit_in_bytes" {
 		t.Errorf("below the minimum: %v", err)
 	}
-	if _, _, err := UpdateResources(host, 0, &runtimeapi.LinuxContainerResources{Unified: map[string]string{"../x": "1"}}); !IsInvalid(err) {
+	if _, _, err := UpdateResources(host, 0, &runtimeapi.LinuxContainerResources{Unified: map[string]string{"../x": "1"}}); !errors.Is(err, errdefs.ErrInvalidArgument) {
 		t.Errorf("unified key: %v", err)
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"github.com/moby/sys/user"
 	"golang.org/x/sys/unix"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crio-appliance/crio/daemon/errdefs"
 )
 
 // identity is who the container's first process runs as.
@@ -48,7 +50,7 @@ func resolveUser(in *Input, sc *runtimeapi.LinuxContainerSecurityContext) (*iden
 	case sc.GetRunAsUser() != nil:
 		uid := sc.GetRunAsUser().GetValue()
 		if uid < 0 || uid > maxID {
-			return nil, invalid(field+".run_as_user", "%d is not a valid uid", uid)
+			return nil, errdefs.Invalid(field+".run_as_user", "%d is not a valid uid", uid)
 		}
 		id.uid = uid
 	case sc.GetRunAsUsername() != "":
@@ -61,7 +63,7 @@ func resolveUser(in *Input, sc *runtimeapi.LinuxContainerSecurityContext) (*iden
 			return nil, err
 		}
 		if u == nil {
-			return nil, invalid(field+".run_as_username", "user %q is not in the image's /etc/passwd", clip(n))
+			return nil, errdefs.Invalid(field+".run_as_username", "user %q is not in the image's /etc/passwd", clip(n))
 		}
 		id.uid, id.gid, gidSet, name, id.home = int64(u.Uid), int64(u.Gid), true, u.Name, u.Home
 	default:
@@ -89,10 +91,10 @@ func resolveUser(in *Input, sc *runtimeapi.LinuxContainerSecurityContext) (*iden
 	}
 	if g := sc.GetRunAsGroup(); g != nil {
 		if sc.GetRunAsUser() == nil && sc.GetRunAsUsername() == "" {
-			return nil, invalid(field+".run_as_group", "needs run_as_user or run_as_username")
+			return nil, errdefs.Invalid(field+".run_as_group", "needs run_as_user or run_as_username")
 		}
 		if g.GetValue() < 0 || g.GetValue() > maxID {
-			return nil, invalid(field+".run_as_group", "%d is not a valid gid", g.GetValue())
+			return nil, errdefs.Invalid(field+".run_as_group", "%d is not a valid gid", g.GetValue())
 		}
 		id.gid = g.GetValue()
 	}
@@ -104,21 +106,21 @@ func resolveUser(in *Input, sc *runtimeapi.LinuxContainerSecurityContext) (*iden
 		}
 		id.groups = append(id.groups, gids...)
 	} else if p := sc.GetSupplementalGroupsPolicy(); p != runtimeapi.SupplementalGroupsPolicy_Merge && p != runtimeapi.SupplementalGroupsPolicy_Strict {
-		return nil, invalid(field+".supplemental_groups_policy", "unknown policy %d", p)
+		return nil, errdefs.Invalid(field+".supplemental_groups_policy", "unknown policy %d", p)
 	}
 	extra := sc.GetSupplementalGroups()
 	if len(extra) > maxGroups {
-		return nil, invalid(field+".supplemental_groups", "more than %d groups", maxGroups)
+		return nil, errdefs.Invalid(field+".supplemental_groups", "more than %d groups", maxGroups)
 	}
 	for i, g := range extra {
 		if g < 0 || g > maxID {
-			return nil, invalid(fmt.Sprintf("%s.supplemental_groups[%d]", field, i), "%d is not a valid gid", g)
+			return nil, errdefs.Invalid(fmt.Sprintf("%s.supplemental_groups[%d]", field, i), "%d is not a valid gid", g)
 		}
 		id.groups = append(id.groups, g)
 	}
 	id.groups = dedupe(id.groups)
 	if len(id.groups) > 65536 {
-		return nil, invalid(field+".supplemental_groups", "more groups than the kernel allows")
+		return nil, errdefs.Invalid(field+".supplemental_groups", "more groups than the kernel allows")
 	}
 	return id, nil
 }
@@ -126,7 +128,7 @@ func resolveUser(in *Input, sc *runtimeapi.LinuxContainerSecurityContext) (*iden
 // imageUser reads the image's USER.
 func imageUser(db *userDB, spec string, id *identity, name *string, gidSet *bool) error {
 	if strings.ContainsAny(spec, "\x00\n\r") || len(spec) > maxNameLen*2 {
-		return invalid("image User", "%q is not a user", clip(spec))
+		return errdefs.Invalid("image User", "%q is not a user", clip(spec))
 	}
 	u, g, hasGroup := strings.Cut(spec, ":")
 	switch {
@@ -135,7 +137,7 @@ func imageUser(db *userDB, spec string, id *identity, name *string, gidSet *bool
 	case isNumeric(u):
 		n, err := strconv.ParseInt(u, 10, 64)
 		if err != nil || n < 0 || n > maxID {
-			return invalid("image User", "%q is not a valid uid", u)
+			return errdefs.Invalid("image User", "%q is not a valid uid", u)
 		}
 		id.uid = n
 	default:
@@ -144,7 +146,7 @@ func imageUser(db *userDB, spec string, id *identity, name *string, gidSet *bool
 			return err
 		}
 		if e == nil {
-			return invalid("image User", "the image runs as user %q, which is not in its /etc/passwd", clip(u))
+			return errdefs.Invalid("image User", "the image runs as user %q, which is not in its /etc/passwd", clip(u))
 		}
 		id.uid, id.gid, *gidSet, *name, id.home = int64(e.Uid), int64(e.Gid), true, e.Name, e.Home
 	}
@@ -154,7 +156,7 @@ func imageUser(db *userDB, spec string, id *identity, name *string, gidSet *bool
 	if isNumeric(g) {
 		n, err := strconv.ParseInt(g, 10, 64)
 		if err != nil || n < 0 || n > maxID {
-			return invalid("image User", "%q is not a valid gid", g)
+			return errdefs.Invalid("image User", "%q is not a valid gid", g)
 		}
 		id.gid, *gidSet = n, true
 		return nil
@@ -164,7 +166,7 @@ func imageUser(db *userDB, spec string, id *identity, name *string, gidSet *bool
 		return err
 	}
 	if grp == nil {
-		return invalid("image User", "the image runs as group %q, which is not in its /etc/group", clip(g))
+		return errdefs.Invalid("image User", "the image runs as group %q, which is not in its /etc/group", clip(g))
 	}
 	id.gid, *gidSet = int64(grp.Gid), true
 	return nil

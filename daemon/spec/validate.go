@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"path"
 	"strings"
+
+	"github.com/crio-appliance/crio/daemon/errdefs"
 )
 
 // Bounds on request fields. They follow the kernel's own limits where one
@@ -25,10 +27,10 @@ const (
 // truncate at) and strings over max bytes.
 func checkString(s, field string, max int) error {
 	if len(s) > max {
-		return invalid(field, "longer than %d bytes", max)
+		return errdefs.Invalid(field, "longer than %d bytes", max)
 	}
 	if strings.IndexByte(s, 0) >= 0 {
-		return invalid(field, "contains a NUL byte")
+		return errdefs.Invalid(field, "contains a NUL byte")
 	}
 	return nil
 }
@@ -40,7 +42,7 @@ func checkLine(s, field string, max int) error {
 		return err
 	}
 	if strings.ContainsAny(s, "\n\r") {
-		return invalid(field, "contains a line break")
+		return errdefs.Invalid(field, "contains a line break")
 	}
 	return nil
 }
@@ -54,7 +56,7 @@ func containerPath(p, field string) (string, error) {
 		return "", err
 	}
 	if !strings.HasPrefix(p, "/") {
-		return "", invalid(field, "%q is not an absolute path", clip(p))
+		return "", errdefs.Invalid(field, "%q is not an absolute path", clip(p))
 	}
 	return path.Clean(p), nil
 }

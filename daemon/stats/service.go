@@ -16,12 +16,13 @@ import (
 
 	"github.com/crio-appliance/crio/daemon/cgroups"
 	"github.com/crio-appliance/crio/daemon/container"
+	"github.com/crio-appliance/crio/daemon/errdefs"
 	"github.com/crio-appliance/crio/daemon/sandbox"
 	"github.com/crio-appliance/crio/daemon/spec"
 )
 
 // ErrNotFound is returned for an unknown container or pod.
-var ErrNotFound = errors.New("not found")
+var ErrNotFound = errdefs.New(errdefs.ErrNotFound, "not found")
 
 // Containers lists containers; *container.Service implements it.
 type Containers interface {

@@ -17,6 +17,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/crio-appliance/crio/daemon/container"
+	"github.com/crio-appliance/crio/daemon/errdefs"
 	"github.com/crio-appliance/crio/daemon/sandbox"
 )
 
@@ -61,7 +62,7 @@ func netnsOf(sb *sandbox.Sandbox) (string, error) {
 
 func (s *Service) portForward(ctx context.Context, podID string, port int32, stream io.ReadWriteCloser) error {
 	if port <= 0 || port > math.MaxUint16 {
-		return invalid("port", "%d is not a TCP port", port)
+		return errdefs.Invalid("port", "%d is not a TCP port", port)
 	}
 	netns, err := s.podNetns(podID)
 	if err != nil {

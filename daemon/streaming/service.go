@@ -12,6 +12,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/crio-appliance/crio/daemon/container"
+	"github.com/crio-appliance/crio/daemon/errdefs"
 	"github.com/crio-appliance/crio/daemon/oci"
 	"github.com/crio-appliance/crio/daemon/sandbox"
 )
@@ -157,10 +158,6 @@ func acquire(ctx context.Context, slots chan struct{}) (func(), error) {
 	}
 }
 
-func invalid(field, format string, args ...any) error {
-	return &container.InvalidError{Field: field, Reason: fmt.Sprintf(format, args...)}
-}
-
 // running finds a running container and its runtime's exec side.
 func (s *Service) running(id string) (*container.Container, Execer, error) {
 	c, rt, err := s.opts.Containers.RuntimeFor(id)
@@ -180,7 +177,7 @@ func (s *Service) running(id string) (*container.Container, Execer, error) {
 // checkCmd maps a command execve cannot take to InvalidArgument.
 func checkCmd(cmd []string) error {
 	if err := oci.CheckExecArgs(cmd); err != nil {
-		return invalid("cmd", "%v", err)
+		return errdefs.Invalid("cmd", "%v", err)
 	}
 	return nil
 }
@@ -201,7 +198,7 @@ func (s *Service) ExecSync(ctx context.Context, id string, cmd []string, timeout
 		return nil, err
 	}
 	if timeoutSeconds < 0 {
-		return nil, invalid("timeout", "%d is negative", timeoutSeconds)
+		return nil, errdefs.Invalid("timeout", "%d is negative", timeoutSeconds)
 	}
 	timeout := time.Duration(0)
 	if timeoutSeconds < maxTimeoutSeconds {
@@ -283,7 +280,7 @@ func (s *Service) Attach(req *runtimeapi.AttachRequest) (*runtimeapi.AttachRespo
 func (s *Service) PortForward(req *runtimeapi.PortForwardRequest) (*runtimeapi.PortForwardResponse, error) {
 	for i, p := range req.GetPort() {
 		if p <= 0 || p > math.MaxUint16 {
-			return nil, invalid(fmt.Sprintf("port[%d]", i), "%d is not a TCP port", p)
+			return nil, errdefs.Invalid(fmt.Sprintf("port[%d]", i), "%d is not a TCP port", p)
 		}
 	}
 	sb, err := s.pod(req.GetPodSandboxId())
@@ -302,10 +299,10 @@ func (s *Service) PortForward(req *runtimeapi.PortForwardRequest) (*runtimeapi.P
 
 func checkStreams(tty, stdin, stdout, stderr bool) error {
 	if tty && stderr {
-		return invalid("stderr", "a terminal has no separate stderr (tty and stderr are both set)")
+		return errdefs.Invalid("stderr", "a terminal has no separate stderr (tty and stderr are both set)")
 	}
 	if !stdin && !stdout && !stderr {
-		return invalid("stdin", "none of stdin, stdout and stderr is set")
+		return errdefs.Invalid("stdin", "none of stdin, stdout and stderr is set")
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/crio-appliance/crio/daemon/config"
 	"github.com/crio-appliance/crio/daemon/container"
+	"github.com/crio-appliance/crio/daemon/errdefs"
 	"github.com/crio-appliance/crio/daemon/oci"
 	"github.com/crio-appliance/crio/daemon/sandbox"
 )
@@ -152,7 +153,7 @@ func writeSpec(dir string) error {
 func TestRequestChecks(t *testing.T) {
 	s := newTestService(t)
 	ctx := context.Background()
-	var inv *container.InvalidError
+	var inv *errdefs.InvalidArgumentError
 	if _, err := s.ExecSync(ctx, "run", []string{"a\x00"}, 1); !errors.As(err, &inv) {
 		t.Errorf("NUL: %v", err)
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/crio-appliance/crio/daemon/errdefs"
 )
 
 // tokens hands out the one-time tokens of streaming URLs: an Exec,
@@ -38,7 +40,7 @@ const (
 )
 
 // ErrTooManyStreams is returned when maxTokens URLs are outstanding.
-var ErrTooManyStreams = fmt.Errorf("more than %d streaming requests are waiting for their client", maxTokens)
+var ErrTooManyStreams = errdefs.New(errdefs.ErrResourceExhausted, fmt.Sprintf("more than %d streaming requests are waiting for their client", maxTokens))
 
 func newTokens() *tokens {
 	return &tokens{entries: map[string]tokenEntry{}, ttl: tokenTTL, max: maxTokens, now: time.Now}
