@@ -290,7 +290,7 @@ func (l *loader) applyFlags(doc map[string]any, flags []Flag) {
 func (l *loader) validateMerged(doc map[string]any) *Config {
 	mv := l.c.ctx.Encode(doc)
 	final := l.c.merged.Unify(mv)
-	for key, _ := range groupByPath(final.Validate(cue.Concrete(true))) {
+	for key := range groupByPath(final.Validate(cue.Concrete(true))) {
 		if l.badKeys[key] {
 			continue
 		}

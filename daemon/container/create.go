@@ -48,16 +48,16 @@ func (s *Service) Create(ctx context.Context, podID string, cfg *runtimeapi.Cont
 	release, err := s.opts.Pods.Hold(podID, true)
 	switch {
 	case errors.Is(err, sandbox.ErrNotFound):
-		return nil, notFound("pod sandbox %q", clip(podID))
+		return nil, notFound("pod sandbox %q", errdefs.Clip(podID))
 	case errors.Is(err, sandbox.ErrNotReady):
-		return nil, precondition("pod sandbox %.12s is not ready (stopped or being removed)", clip(podID))
+		return nil, precondition("pod sandbox %.12s is not ready (stopped or being removed)", errdefs.Clip(podID))
 	case err != nil:
 		return nil, err
 	}
 	defer release()
 	pod, err := s.opts.Pods.Get(podID)
 	if errors.Is(err, sandbox.ErrNotFound) {
-		return nil, notFound("pod sandbox %q", clip(podID))
+		return nil, notFound("pod sandbox %q", errdefs.Clip(podID))
 	}
 	if err != nil {
 		return nil, err
@@ -123,12 +123,12 @@ func (s *Service) create(ctx context.Context, pod *sandbox.Sandbox, cfg *runtime
 	img, err := s.opts.Images.Status(ctx, cfg.GetImage().GetImage(), false)
 	if err != nil {
 		if errors.Is(err, image.ErrNotFound) {
-			return nil, notFound("image %q is not present on this node (CreateContainer does not pull; PullImage first)", clip(cfg.GetImage().GetImage()))
+			return nil, notFound("image %q is not present on this node (CreateContainer does not pull; PullImage first)", errdefs.Clip(cfg.GetImage().GetImage()))
 		}
 		if errors.Is(err, image.ErrInvalidReference) {
 			return nil, errdefs.Invalid("config.image.image", "%v", err)
 		}
-		return nil, fmt.Errorf("image %s: %w", clip(cfg.GetImage().GetImage()), err)
+		return nil, fmt.Errorf("image %s: %w", errdefs.Clip(cfg.GetImage().GetImage()), err)
 	}
 	imgCfg, err := s.opts.Images.Config(ctx, img.ID)
 	if err != nil {
@@ -353,7 +353,7 @@ func (s *Service) specInput(c *Container, pod *sandbox.Sandbox, cfg *runtimeapi.
 	if ns.GetPid() == runtimeapi.NamespaceMode_TARGET {
 		target := s.lookup(ns.GetTargetId())
 		if target == nil || ns.GetTargetId() == "" {
-			return nil, errdefs.Invalid("config.linux.security_context.namespace_options.target_id", "no container %q", clip(ns.GetTargetId()))
+			return nil, errdefs.Invalid("config.linux.security_context.namespace_options.target_id", "no container %q", errdefs.Clip(ns.GetTargetId()))
 		}
 		target.mu.Lock()
 		tc := target.c

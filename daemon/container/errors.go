@@ -29,11 +29,3 @@ func notFound(format string, args ...any) error {
 func precondition(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrFailedPrecondition, fmt.Sprintf(format, args...))
 }
-
-// clip shortens hostile input for messages.
-func clip(s string) string {
-	if len(s) <= 80 {
-		return s
-	}
-	return s[:80] + fmt.Sprintf("...(%d bytes)", len(s))
-}

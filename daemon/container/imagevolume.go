@@ -83,12 +83,12 @@ func (s *Service) mountImageVolumes(ctx context.Context, c *Container, cfg *runt
 		img, err := s.opts.Images.Status(ctx, m.GetImage().GetImage(), false)
 		if err != nil {
 			if errors.Is(err, image.ErrNotFound) {
-				return nil, notFound("image %q of %s is not present on this node (pull it first)", clip(m.GetImage().GetImage()), field)
+				return nil, notFound("image %q of %s is not present on this node (pull it first)", errdefs.Clip(m.GetImage().GetImage()), field)
 			}
 			if errors.Is(err, image.ErrInvalidReference) {
 				return nil, errdefs.Invalid(field+".image.image", "%v", err)
 			}
-			return nil, fmt.Errorf("%s: image %s: %w", field, clip(m.GetImage().GetImage()), err)
+			return nil, fmt.Errorf("%s: image %s: %w", field, errdefs.Clip(m.GetImage().GetImage()), err)
 		}
 		v := ImageVolume{Index: i, StorageID: imageVolumeID(c.ID, i), ImageID: img.ID}
 		c.ImageVolumes = append(c.ImageVolumes, v)
@@ -109,7 +109,7 @@ func (s *Service) mountImageVolumes(ctx context.Context, c *Container, cfg *runt
 				return nil, fmt.Errorf("%s.image_sub_path: %w", field, err)
 			}
 			if _, err := os.Stat(src); err != nil {
-				return nil, errdefs.Invalid(field+".image_sub_path", "%q does not exist in image %s", clip(sub), img.ID)
+				return nil, errdefs.Invalid(field+".image_sub_path", "%q does not exist in image %s", errdefs.Clip(sub), img.ID)
 			}
 		}
 		c.ImageVolumes[len(c.ImageVolumes)-1].Source = src

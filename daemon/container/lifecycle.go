@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/crio-appliance/crio/daemon/errdefs"
 	"github.com/crio-appliance/crio/daemon/events"
 	"github.com/crio-appliance/crio/daemon/oci"
 	"github.com/crio-appliance/crio/daemon/sandbox"
@@ -18,7 +19,7 @@ import (
 func (s *Service) Start(ctx context.Context, id string) error {
 	e := s.lookup(id)
 	if e == nil {
-		return notFound("container %q", clip(id))
+		return notFound("container %q", errdefs.Clip(id))
 	}
 	// The pod must stay ready while the process starts: a Stop or Remove
 	// of the pod waits for this start, then stops or removes the container
@@ -29,9 +30,9 @@ func (s *Service) Start(ctx context.Context, id string) error {
 	release, err := s.opts.Pods.Hold(podID, true)
 	switch {
 	case errors.Is(err, sandbox.ErrNotFound):
-		return notFound("pod sandbox %.12s of container %.12s", podID, clip(id))
+		return notFound("pod sandbox %.12s of container %.12s", podID, errdefs.Clip(id))
 	case errors.Is(err, sandbox.ErrNotReady):
-		return precondition("pod sandbox %.12s of container %.12s is not ready (stopped or being removed)", podID, clip(id))
+		return precondition("pod sandbox %.12s of container %.12s is not ready (stopped or being removed)", podID, errdefs.Clip(id))
 	case err != nil:
 		return err
 	}
@@ -41,7 +42,7 @@ func (s *Service) Start(ctx context.Context, id string) error {
 	e.mu.Lock()
 	if e.removed {
 		e.mu.Unlock()
-		return notFound("container %q", clip(id))
+		return notFound("container %q", errdefs.Clip(id))
 	}
 	c := e.c
 	if c.State != StateCreated {

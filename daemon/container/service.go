@@ -21,6 +21,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/crio-appliance/crio/daemon/cgroups"
+	"github.com/crio-appliance/crio/daemon/errdefs"
 	"github.com/crio-appliance/crio/daemon/events"
 	"github.com/crio-appliance/crio/daemon/image"
 	"github.com/crio-appliance/crio/daemon/oci"
@@ -408,12 +409,12 @@ func (s *Service) lookup(id string) *entry {
 func (s *Service) Get(id string) (*Container, error) {
 	e := s.lookup(id)
 	if e == nil {
-		return nil, notFound("container %q", clip(id))
+		return nil, notFound("container %q", errdefs.Clip(id))
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.removed {
-		return nil, notFound("container %q", clip(id))
+		return nil, notFound("container %q", errdefs.Clip(id))
 	}
 	return e.c.clone(), nil
 }

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/crio-appliance/crio/daemon/errdefs"
 	"github.com/crio-appliance/crio/daemon/oci"
 	"github.com/crio-appliance/crio/daemon/spec"
 )
@@ -28,7 +29,7 @@ type Updater interface {
 func (s *Service) UpdateResources(ctx context.Context, id string, r *runtimeapi.LinuxContainerResources) error {
 	e := s.lookup(id)
 	if e == nil {
-		return notFound("container %q", clip(id))
+		return notFound("container %q", errdefs.Clip(id))
 	}
 	if r == nil {
 		return nil
@@ -40,7 +41,7 @@ func (s *Service) UpdateResources(ctx context.Context, id string, r *runtimeapi.
 	e.mu.Lock()
 	if e.removed {
 		e.mu.Unlock()
-		return notFound("container %q", clip(id))
+		return notFound("container %q", errdefs.Clip(id))
 	}
 	cid, rt, state := e.c.ID, e.c.Runtime, e.c.State
 	current := e.c.Config.GetLinux().GetResources()

@@ -36,17 +36,17 @@ func validateRequest(cfg *runtimeapi.ContainerConfig) error {
 		return errdefs.Invalid("config.metadata", "missing")
 	}
 	if len(md.GetName()) > maxNameLen || !nameRE.MatchString(md.GetName()) {
-		return errdefs.Invalid("config.metadata.name", "%q is not a valid container name (letters, digits, '.', '_', '-')", clip(md.GetName()))
+		return errdefs.Invalid("config.metadata.name", "%q is not a valid container name (letters, digits, '.', '_', '-')", errdefs.Clip(md.GetName()))
 	}
 	img := cfg.GetImage().GetImage()
 	if img == "" {
 		return errdefs.Invalid("config.image.image", "no image given")
 	}
 	if len(img) > maxImageLen || strings.ContainsAny(img, "\x00\n\r ") {
-		return errdefs.Invalid("config.image.image", "%q is not an image reference", clip(img))
+		return errdefs.Invalid("config.image.image", "%q is not an image reference", errdefs.Clip(img))
 	}
 	if u := cfg.GetImage().GetUserSpecifiedImage(); len(u) > maxImageLen || strings.ContainsAny(u, "\x00\n\r") {
-		return errdefs.Invalid("config.image.user_specified_image", "%q is not an image reference", clip(u))
+		return errdefs.Invalid("config.image.user_specified_image", "%q is not an image reference", errdefs.Clip(u))
 	}
 	if err := checkMap("config.labels", cfg.GetLabels()); err != nil {
 		return err
@@ -67,10 +67,10 @@ func checkMap(field string, m map[string]string) error {
 	total := 0
 	for k, v := range m {
 		if k == "" || len(k) > maxMapKeyLen || strings.ContainsAny(k, "\x00\n\r") {
-			return errdefs.Invalid(field, "key %q is empty, too long or has control characters", clip(k))
+			return errdefs.Invalid(field, "key %q is empty, too long or has control characters", errdefs.Clip(k))
 		}
 		if strings.ContainsRune(v, 0) {
-			return errdefs.Invalid(field+"["+clip(k)+"]", "contains a NUL byte")
+			return errdefs.Invalid(field+"["+errdefs.Clip(k)+"]", "contains a NUL byte")
 		}
 		total += len(k) + len(v)
 	}
@@ -93,14 +93,14 @@ func logPath(logDir, rel, id string) (string, error) {
 		rel = id + ".log"
 	}
 	if len(rel) > maxLogPathLen || strings.ContainsAny(rel, "\x00\n\r") {
-		return "", errdefs.Invalid(field, "%q has control characters or is too long", clip(rel))
+		return "", errdefs.Invalid(field, "%q has control characters or is too long", errdefs.Clip(rel))
 	}
 	if filepath.IsAbs(rel) {
-		return "", errdefs.Invalid(field, "%q must be relative to the pod's log_directory", clip(rel))
+		return "", errdefs.Invalid(field, "%q must be relative to the pod's log_directory", errdefs.Clip(rel))
 	}
 	clean := filepath.Clean(rel)
 	if clean == "." || clean == ".." || strings.HasPrefix(clean, "../") || strings.HasSuffix(rel, "/") {
-		return "", errdefs.Invalid(field, "%q does not name a file inside the pod's log_directory", clip(rel))
+		return "", errdefs.Invalid(field, "%q does not name a file inside the pod's log_directory", errdefs.Clip(rel))
 	}
 	return filepath.Join(logDir, clean), nil
 }

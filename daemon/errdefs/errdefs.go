@@ -149,3 +149,13 @@ func KindOf(err error) error {
 	}
 	return nil
 }
+
+// Clip shortens hostile input (an id, a name, a path from a request)
+// before a message quotes it, so a megabyte id makes a short error.
+func Clip(s string) string {
+	const max = 80
+	if len(s) <= max {
+		return s
+	}
+	return s[:max] + fmt.Sprintf("...(%d bytes)", len(s))
+}

@@ -47,9 +47,6 @@ func NewMux(root net.Listener, log *slog.Logger) *Mux {
 	}
 }
 
-// SetSniffTimeout changes DefaultSniffTimeout; call it before Serve.
-func (m *Mux) SetSniffTimeout(d time.Duration) { m.sniffTimeout = d }
-
 // GRPC is the listener of HTTP/2 (gRPC) connections.
 func (m *Mux) GRPC() net.Listener { return m.grpc }
 

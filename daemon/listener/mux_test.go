@@ -25,7 +25,7 @@ func startMux(t *testing.T) (path string, m *Mux) {
 		t.Fatal(err)
 	}
 	m = NewMux(l, nil)
-	m.SetSniffTimeout(500 * time.Millisecond)
+	m.sniffTimeout = 500 * time.Millisecond
 
 	gs := grpc.NewServer()
 	healthpb.RegisterHealthServer(gs, health.NewServer())

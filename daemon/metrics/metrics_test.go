@@ -83,7 +83,7 @@ func serve(t *testing.T, opts Options) *Server {
 
 func TestServeNamesAndCounts(t *testing.T) {
 	s := serve(t, Options{})
-	url := "http://" + s.Addr().String() + Path
+	url := "http://" + s.listeners[0].Addr().String() + Path
 	before := scrape(t, http.DefaultClient, url)
 	opsBefore := value(t, before, "container_runtime_crio_operations_total", map[string]string{"operation": "TestOp"})
 
@@ -130,7 +130,7 @@ func TestCollectorsTrim(t *testing.T) {
 	// CRI-O's spellings with either prefix are accepted.
 	Operation("TrimOp", "OK", 0) // a vec without series is not exported
 	s := serve(t, Options{Collectors: []string{"operations_total", "crio_image_pulls_success_total", "container_runtime_crio_containers_oom_total"}})
-	fams := scrape(t, http.DefaultClient, "http://"+s.Addr().String()+Path)
+	fams := scrape(t, http.DefaultClient, "http://"+s.listeners[0].Addr().String()+Path)
 	for _, want := range []string{
 		"container_runtime_crio_operations_total",
 		"container_runtime_crio_image_pulls_success_total",
@@ -167,14 +167,14 @@ func TestServeTLS(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile, pool := selfSigned(t, dir)
 	s := serve(t, Options{Cert: certFile, Key: keyFile})
-	url := "https://" + s.Addr().String() + Path
+	url := "https://" + s.listeners[0].Addr().String() + Path
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	fams := scrape(t, client, url)
 	if _, ok := fams["container_runtime_crio_image_pulls_success_total"]; !ok {
 		t.Error("TLS scrape lacks container_runtime_crio_image_pulls_success_total")
 	}
 	// Plain HTTP on the TLS port gets no metrics.
-	if resp, err := http.Get("http://" + s.Addr().String() + Path); err == nil {
+	if resp, err := http.Get("http://" + s.listeners[0].Addr().String() + Path); err == nil {
 		resp.Body.Close()
 		if resp.StatusCode == http.StatusOK {
 			t.Error("plain HTTP served on the TLS endpoint")

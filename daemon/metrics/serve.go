@@ -173,9 +173,6 @@ func Serve(opts Options) (*Server, error) {
 	return s, nil
 }
 
-// Addr is the TCP address served (useful with port 0).
-func (s *Server) Addr() net.Addr { return s.listeners[0].Addr() }
-
 // Errors delivers a serve loop's failure.
 func (s *Server) Errors() <-chan error { return s.errc }
 

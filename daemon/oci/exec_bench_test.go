@@ -79,9 +79,8 @@ func BenchmarkExecSync(b *testing.B) {
 // benchCgroup is a memory cgroup (v1 or v2) below the one this process
 // runs in.
 type benchCgroup struct {
-	dir  string
-	v2   bool
-	stop atomic.Bool
+	dir string
+	v2  bool
 }
 
 func newBenchCgroup(b *testing.B) *benchCgroup {

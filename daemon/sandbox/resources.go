@@ -40,7 +40,7 @@ func (s *Service) UpdateResources(ctx context.Context, id string, overhead, res 
 	}
 	e, sb := s.lockLive(id)
 	if e == nil {
-		return fmt.Errorf("%w: %q", ErrNotFound, clip(id))
+		return fmt.Errorf("%w: %q", ErrNotFound, errdefs.Clip(id))
 	}
 	defer e.op.Unlock()
 	if sb.State != StateReady {
@@ -99,7 +99,7 @@ func checkPodResources(field string, r *runtimeapi.LinuxContainerResources) erro
 	}
 	for name, v := range map[string]string{"cpuset_cpus": r.GetCpusetCpus(), "cpuset_mems": r.GetCpusetMems()} {
 		if v != "" && (len(v) > 4096 || !cpusetList.MatchString(v)) {
-			return errdefs.Invalid(field+"."+name, "%q is not a list like 0-3,6", clip(v))
+			return errdefs.Invalid(field+"."+name, "%q is not a list like 0-3,6", errdefs.Clip(v))
 		}
 	}
 	return nil

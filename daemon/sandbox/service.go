@@ -635,12 +635,12 @@ func (s *Service) lookup(id string) *entry {
 func (s *Service) Get(id string) (*Sandbox, error) {
 	e := s.lookup(id)
 	if e == nil {
-		return nil, fmt.Errorf("%w: %q", ErrNotFound, clip(id))
+		return nil, fmt.Errorf("%w: %q", ErrNotFound, errdefs.Clip(id))
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.removed {
-		return nil, fmt.Errorf("%w: %q", ErrNotFound, clip(id))
+		return nil, fmt.Errorf("%w: %q", ErrNotFound, errdefs.Clip(id))
 	}
 	return e.sb.clone(), nil
 }
@@ -699,7 +699,7 @@ func matches(sb *Sandbox, f Filter) bool {
 func (s *Service) Hold(id string, ready bool) (release func(), err error) {
 	e := s.lookup(id)
 	if e == nil {
-		return nil, fmt.Errorf("%w: %q", ErrNotFound, clip(id))
+		return nil, fmt.Errorf("%w: %q", ErrNotFound, errdefs.Clip(id))
 	}
 	e.op.RLock()
 	e.mu.Lock()
@@ -708,7 +708,7 @@ func (s *Service) Hold(id string, ready bool) (release func(), err error) {
 	switch {
 	case removed:
 		e.op.RUnlock()
-		return nil, fmt.Errorf("%w: %q", ErrNotFound, clip(id))
+		return nil, fmt.Errorf("%w: %q", ErrNotFound, errdefs.Clip(id))
 	case ready && sb.State != StateReady:
 		e.op.RUnlock()
 		return nil, fmt.Errorf("%w: pod %s is %s", ErrNotReady, sb.ID, sb.State)

@@ -147,7 +147,7 @@ func validate(cfg *runtimeapi.PodSandboxConfig, handler string, defaultSysctls [
 
 	if cfg.Hostname != "" {
 		if len(cfg.Hostname) > maxHostnameLen || !hostnameRE.MatchString(cfg.Hostname) {
-			return nil, errdefs.Invalid("config.hostname", "%q must be at most %d letters, digits, '.', '-' or '_'", clip(cfg.Hostname), maxHostnameLen)
+			return nil, errdefs.Invalid("config.hostname", "%q must be at most %d letters, digits, '.', '-' or '_'", errdefs.Clip(cfg.Hostname), maxHostnameLen)
 		}
 		s.hostname = cfg.Hostname
 	}
@@ -170,7 +170,7 @@ func validate(cfg *runtimeapi.PodSandboxConfig, handler string, defaultSysctls [
 	if p := cfg.GetLinux().GetCgroupParent(); p != "" {
 		path, err := cgroups.ParsePath(cgroupManager, p)
 		if err != nil {
-			return nil, errdefs.Invalid("config.linux.cgroup_parent", "%q: %v", clip(p), err)
+			return nil, errdefs.Invalid("config.linux.cgroup_parent", "%q: %v", errdefs.Clip(p), err)
 		}
 		if path == "/" {
 			return nil, errdefs.Invalid("config.linux.cgroup_parent", "the root cgroup cannot be a pod's cgroup")
@@ -189,7 +189,7 @@ func checkName(field, v string, maxLen int, re *regexp.Regexp) error {
 		return errdefs.Invalid(field, "must not be empty")
 	}
 	if len(v) > maxLen || !re.MatchString(v) {
-		return errdefs.Invalid(field, "%q must be at most %d letters, digits, '.', '-' or '_'", clip(v), maxLen)
+		return errdefs.Invalid(field, "%q must be at most %d letters, digits, '.', '-' or '_'", errdefs.Clip(v), maxLen)
 	}
 	return nil
 }
@@ -201,7 +201,7 @@ func checkStringMap(field string, m map[string]string) error {
 	total := 0
 	for k, v := range m {
 		if k == "" || len(k) > maxMapKeyLen || strings.ContainsAny(k, "\x00\n\r") {
-			return errdefs.Invalid(field, "key %q must be 1 to %d characters without control characters", clip(k), maxMapKeyLen)
+			return errdefs.Invalid(field, "key %q must be 1 to %d characters without control characters", errdefs.Clip(k), maxMapKeyLen)
 		}
 		if strings.ContainsRune(v, 0) {
 			return errdefs.Invalid(field+"["+k+"]", "contains a NUL byte")
@@ -219,10 +219,10 @@ func checkLogDir(dir string) (string, error) {
 		return "", fmt.Errorf("must be a path of at most %d characters without control characters", maxPathLen)
 	}
 	if !filepath.IsAbs(dir) {
-		return "", fmt.Errorf("%q is not absolute", clip(dir))
+		return "", fmt.Errorf("%q is not absolute", errdefs.Clip(dir))
 	}
 	if slices.Contains(strings.Split(dir, "/"), "..") {
-		return "", fmt.Errorf("%q contains '..'", clip(dir))
+		return "", fmt.Errorf("%q contains '..'", errdefs.Clip(dir))
 	}
 	clean := filepath.Clean(dir)
 	if clean == "/" {
@@ -230,7 +230,7 @@ func checkLogDir(dir string) (string, error) {
 	}
 	for _, r := range forbiddenLogRoots {
 		if clean == r || strings.HasPrefix(clean, r+"/") {
-			return "", fmt.Errorf("%q is under %s", clip(dir), r)
+			return "", fmt.Errorf("%q is under %s", errdefs.Clip(dir), r)
 		}
 	}
 	return clean, nil
@@ -247,7 +247,7 @@ func (s *spec) checkDNS(d *runtimeapi.DNSConfig) error {
 	for i, v := range d.Servers {
 		a, err := netip.ParseAddr(v)
 		if err != nil || a.Zone() != "" && strings.ContainsFunc(a.Zone(), isSpaceOrControl) {
-			return errdefs.Invalid(fmt.Sprintf("config.dns_config.servers[%d]", i), "%q is not an IP address", clip(v))
+			return errdefs.Invalid(fmt.Sprintf("config.dns_config.servers[%d]", i), "%q is not an IP address", errdefs.Clip(v))
 		}
 		s.dnsServers = append(s.dnsServers, a.String())
 	}
@@ -256,7 +256,7 @@ func (s *spec) checkDNS(d *runtimeapi.DNSConfig) error {
 	}
 	for i, v := range d.Searches {
 		if v == "" || len(v) > maxDNSSearchLen || strings.ContainsFunc(v, isSpaceOrControl) {
-			return errdefs.Invalid(fmt.Sprintf("config.dns_config.searches[%d]", i), "%q must be 1 to %d characters without whitespace", clip(v), maxDNSSearchLen)
+			return errdefs.Invalid(fmt.Sprintf("config.dns_config.searches[%d]", i), "%q must be 1 to %d characters without whitespace", errdefs.Clip(v), maxDNSSearchLen)
 		}
 	}
 	s.dnsSearches = d.Searches
@@ -265,7 +265,7 @@ func (s *spec) checkDNS(d *runtimeapi.DNSConfig) error {
 	}
 	for i, v := range d.Options {
 		if v == "" || len(v) > maxDNSOptionLen || strings.ContainsFunc(v, isSpaceOrControl) {
-			return errdefs.Invalid(fmt.Sprintf("config.dns_config.options[%d]", i), "%q must be 1 to %d characters without whitespace", clip(v), maxDNSOptionLen)
+			return errdefs.Invalid(fmt.Sprintf("config.dns_config.options[%d]", i), "%q must be 1 to %d characters without whitespace", errdefs.Clip(v), maxDNSOptionLen)
 		}
 	}
 	s.dnsOptions = d.Options
@@ -302,7 +302,7 @@ func (s *spec) checkPorts(pms []*runtimeapi.PortMapping) error {
 		if pm.HostIp != "" {
 			a, err := netip.ParseAddr(pm.HostIp)
 			if err != nil || a.Zone() != "" {
-				return errdefs.Invalid(field+".host_ip", "%q is not an IP address", clip(pm.HostIp))
+				return errdefs.Invalid(field+".host_ip", "%q is not an IP address", errdefs.Clip(pm.HostIp))
 			}
 			hostIP = a.String()
 		}
@@ -339,7 +339,7 @@ func (s *spec) checkSysctls(podSysctls map[string]string, defaults []string) err
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		field := "config.linux.sysctls[" + clip(k) + "]"
+		field := "config.linux.sysctls[" + errdefs.Clip(k) + "]"
 		sc, err := classifySysctl(k, podSysctls[k])
 		if err != nil {
 			return errdefs.Invalid(field, "%v", err)
@@ -365,13 +365,4 @@ func (s *spec) hostNamespace(ns sysctlNS) bool {
 		return s.hostIPC
 	}
 	return true
-}
-
-// clip shortens a hostile value before it goes into an error message.
-func clip(s string) string {
-	const max = 80
-	if len(s) > max {
-		return s[:max] + "..."
-	}
-	return s
 }

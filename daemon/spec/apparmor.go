@@ -38,7 +38,7 @@ func apparmorProfile(in *Input, sc *runtimeapi.LinuxContainerSecurityContext, pr
 	case strings.HasPrefix(legacy, "localhost/"):
 		kind, ref = runtimeapi.SecurityProfile_Localhost, strings.TrimPrefix(legacy, "localhost/")
 	default:
-		return "", "", errdefs.Invalid("config.linux.security_context.apparmor_profile", "%q is not runtime/default, unconfined or localhost/<profile>", clip(legacy))
+		return "", "", errdefs.Invalid("config.linux.security_context.apparmor_profile", "%q is not runtime/default, unconfined or localhost/<profile>", errdefs.Clip(legacy))
 	}
 	if !in.Host.Facts().AppArmor {
 		if kind == runtimeapi.SecurityProfile_Localhost {
@@ -66,7 +66,7 @@ func apparmorProfile(in *Input, sc *runtimeapi.LinuxContainerSecurityContext, pr
 			return "", "", errdefs.Invalid(field+".localhost_ref", "empty profile name")
 		}
 		if !in.Host.AppArmorLoaded(ref) {
-			return "", "", errdefs.Invalid(field+".localhost_ref", "AppArmor profile %q is not loaded on this host", clip(ref))
+			return "", "", errdefs.Invalid(field+".localhost_ref", "AppArmor profile %q is not loaded on this host", errdefs.Clip(ref))
 		}
 		return ref, "", nil
 	}

@@ -149,7 +149,7 @@ func capList(names []string, field string) (out []string, all bool, err error) {
 		}
 		n, ok := capName(c)
 		if !ok {
-			return nil, false, errdefs.Invalid(fmt.Sprintf("%s[%d]", field, i), "unknown capability %q", clip(c))
+			return nil, false, errdefs.Invalid(fmt.Sprintf("%s[%d]", field, i), "unknown capability %q", errdefs.Clip(c))
 		}
 		out = append(out, n)
 	}

@@ -61,7 +61,7 @@ func devices(in *Input, cfg *runtimeapi.ContainerConfig, privileged bool) (devs 
 			perms = "rwm"
 		}
 		if !validAccess(perms) {
-			return nil, false, errdefs.Invalid(field+".permissions", "%q is not a combination of r, w and m", clip(perms))
+			return nil, false, errdefs.Invalid(field+".permissions", "%q is not a combination of r, w and m", errdefs.Clip(perms))
 		}
 		ds, err := deviceNodes(in.Host, path.Clean(d.GetHostPath()), ctr, perms)
 		if errors.Is(err, ErrNotFound) {

@@ -44,10 +44,6 @@ func (m *mountSet) add(mt rspec.Mount) {
 	m.list = append(m.list, mt)
 }
 
-func (m *mountSet) has(dest string) bool {
-	return slices.ContainsFunc(m.list, func(x rspec.Mount) bool { return x.Destination == dest })
-}
-
 // sorted orders mounts so that a parent is mounted before anything below
 // it, keeping the relative order of unrelated mounts (the runtime mounts
 // in list order, and a bind at /a after one at /a/b would hide /a/b).
@@ -220,7 +216,7 @@ func criMounts(in *Input, mounts []*runtimeapi.Mount, rootProp *string) ([]rspec
 		}
 		for j, o := range m.GetMountOptions() {
 			if !slices.Contains(allowedMountOptions, o) {
-				return nil, nil, errdefs.Invalid(fmt.Sprintf("%s.mount_options[%d]", field, j), "%q is not one of %s", clip(o), strings.Join(allowedMountOptions, ", "))
+				return nil, nil, errdefs.Invalid(fmt.Sprintf("%s.mount_options[%d]", field, j), "%q is not one of %s", errdefs.Clip(o), strings.Join(allowedMountOptions, ", "))
 			}
 			if !slices.Contains(opts, o) {
 				opts = append(opts, o)

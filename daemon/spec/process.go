@@ -120,7 +120,7 @@ func processEnv(in *Input, tty bool) ([]string, error) {
 			return nil, errdefs.Invalid(field+".key", "empty variable name")
 		}
 		if strings.Contains(k, "=") {
-			return nil, errdefs.Invalid(field+".key", "%q contains '='", clip(k))
+			return nil, errdefs.Invalid(field+".key", "%q contains '='", errdefs.Clip(k))
 		}
 		if err := checkLine(k, field+".key", maxArgLen); err != nil {
 			return nil, err

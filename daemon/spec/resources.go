@@ -53,13 +53,13 @@ func resources(in *Input, r *runtimeapi.LinuxContainerResources) (*rspec.LinuxRe
 	}
 	if v := r.GetCpusetCpus(); v != "" {
 		if len(v) > 4096 || !cpusetPattern.MatchString(v) {
-			return nil, nil, nil, errdefs.Invalid(field+".cpuset_cpus", "%q is not a CPU list like 0-3,6", clip(v))
+			return nil, nil, nil, errdefs.Invalid(field+".cpuset_cpus", "%q is not a CPU list like 0-3,6", errdefs.Clip(v))
 		}
 		cpu.Cpus = v
 	}
 	if v := r.GetCpusetMems(); v != "" {
 		if len(v) > 4096 || !cpusetPattern.MatchString(v) {
-			return nil, nil, nil, errdefs.Invalid(field+".cpuset_mems", "%q is not a node list like 0-1", clip(v))
+			return nil, nil, nil, errdefs.Invalid(field+".cpuset_mems", "%q is not a node list like 0-1", errdefs.Clip(v))
 		}
 		cpu.Mems = v
 	}
@@ -90,7 +90,7 @@ func resources(in *Input, r *runtimeapi.LinuxContainerResources) (*rspec.LinuxRe
 	}
 	for i, h := range r.GetHugepageLimits() {
 		if !hugePagePattern.MatchString(h.GetPageSize()) {
-			return nil, nil, nil, errdefs.Invalid(fmt.Sprintf("%s.hugepage_limits[%d].page_size", field, i), "%q is not a page size like 2MB", clip(h.GetPageSize()))
+			return nil, nil, nil, errdefs.Invalid(fmt.Sprintf("%s.hugepage_limits[%d].page_size", field, i), "%q is not a page size like 2MB", errdefs.Clip(h.GetPageSize()))
 		}
 		if !facts.Hugetlb {
 			warnings = append(warnings, fmt.Sprintf("hugepage limit %s=%d not applied: the host has no hugetlb cgroup controller", h.GetPageSize(), h.GetLimit()))
@@ -104,7 +104,7 @@ func resources(in *Input, r *runtimeapi.LinuxContainerResources) (*rspec.LinuxRe
 		}
 		for k, v := range u {
 			if !unifiedKey.MatchString(k) || strings.Contains(k, "..") {
-				return nil, nil, nil, errdefs.Invalid(field+".unified", "%q is not a cgroup interface file name", clip(k))
+				return nil, nil, nil, errdefs.Invalid(field+".unified", "%q is not a cgroup interface file name", errdefs.Clip(k))
 			}
 			if err := checkLine(v, field+".unified["+k+"]", 4096); err != nil {
 				return nil, nil, nil, err

@@ -202,7 +202,7 @@ func seccompProfile(in *Input, sc *runtimeapi.LinuxContainerSecurityContext, pri
 	case strings.HasPrefix(legacy, "localhost/"):
 		kind, path = runtimeapi.SecurityProfile_Localhost, strings.TrimPrefix(legacy, "localhost/")
 	default:
-		return nil, errdefs.Invalid("config.linux.security_context.seccomp_profile_path", "%q is not runtime/default, unconfined or localhost/<path>", clip(legacy))
+		return nil, errdefs.Invalid("config.linux.security_context.seccomp_profile_path", "%q is not runtime/default, unconfined or localhost/<path>", errdefs.Clip(legacy))
 	}
 	var p *Profile
 	switch kind {
@@ -262,11 +262,11 @@ func checkHostPath(p, field string) error {
 		return err
 	}
 	if !filepath.IsAbs(p) {
-		return errdefs.Invalid(field, "%q is not an absolute path", clip(p))
+		return errdefs.Invalid(field, "%q is not an absolute path", errdefs.Clip(p))
 	}
 	for _, c := range strings.Split(p, "/") {
 		if c == ".." {
-			return errdefs.Invalid(field, "%q contains a .. component", clip(p))
+			return errdefs.Invalid(field, "%q contains a .. component", errdefs.Clip(p))
 		}
 	}
 	return nil

@@ -63,7 +63,7 @@ func resolveUser(in *Input, sc *runtimeapi.LinuxContainerSecurityContext) (*iden
 			return nil, err
 		}
 		if u == nil {
-			return nil, errdefs.Invalid(field+".run_as_username", "user %q is not in the image's /etc/passwd", clip(n))
+			return nil, errdefs.Invalid(field+".run_as_username", "user %q is not in the image's /etc/passwd", errdefs.Clip(n))
 		}
 		id.uid, id.gid, gidSet, name, id.home = int64(u.Uid), int64(u.Gid), true, u.Name, u.Home
 	default:
@@ -128,7 +128,7 @@ func resolveUser(in *Input, sc *runtimeapi.LinuxContainerSecurityContext) (*iden
 // imageUser reads the image's USER.
 func imageUser(db *userDB, spec string, id *identity, name *string, gidSet *bool) error {
 	if strings.ContainsAny(spec, "\x00\n\r") || len(spec) > maxNameLen*2 {
-		return errdefs.Invalid("image User", "%q is not a user", clip(spec))
+		return errdefs.Invalid("image User", "%q is not a user", errdefs.Clip(spec))
 	}
 	u, g, hasGroup := strings.Cut(spec, ":")
 	switch {
@@ -146,7 +146,7 @@ func imageUser(db *userDB, spec string, id *identity, name *string, gidSet *bool
 			return err
 		}
 		if e == nil {
-			return errdefs.Invalid("image User", "the image runs as user %q, which is not in its /etc/passwd", clip(u))
+			return errdefs.Invalid("image User", "the image runs as user %q, which is not in its /etc/passwd", errdefs.Clip(u))
 		}
 		id.uid, id.gid, *gidSet, *name, id.home = int64(e.Uid), int64(e.Gid), true, e.Name, e.Home
 	}
@@ -166,7 +166,7 @@ func imageUser(db *userDB, spec string, id *identity, name *string, gidSet *bool
 		return err
 	}
 	if grp == nil {
-		return errdefs.Invalid("image User", "the image runs as group %q, which is not in its /etc/group", clip(g))
+		return errdefs.Invalid("image User", "the image runs as group %q, which is not in its /etc/group", errdefs.Clip(g))
 	}
 	id.gid, *gidSet = int64(grp.Gid), true
 	return nil

@@ -1,7 +1,6 @@
 package spec
 
 import (
-	"fmt"
 	"path"
 	"strings"
 
@@ -56,17 +55,7 @@ func containerPath(p, field string) (string, error) {
 		return "", err
 	}
 	if !strings.HasPrefix(p, "/") {
-		return "", errdefs.Invalid(field, "%q is not an absolute path", clip(p))
+		return "", errdefs.Invalid(field, "%q is not an absolute path", errdefs.Clip(p))
 	}
 	return path.Clean(p), nil
-}
-
-// clip shortens a value for an error message: the kubelet shows it in an
-// event, and a hostile megabyte should not travel there.
-func clip(s string) string {
-	const max = 80
-	if len(s) <= max {
-		return s
-	}
-	return s[:max] + fmt.Sprintf("...(%d bytes)", len(s))
 }

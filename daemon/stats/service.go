@@ -161,13 +161,13 @@ func (s *Service) podsByID() map[string]*sandbox.Sandbox {
 func (s *Service) getContainer(id string) (*container.Container, error) {
 	c, err := s.opts.Containers.Get(id)
 	if errors.Is(err, container.ErrNotFound) {
-		return nil, fmt.Errorf("%w: container %q", ErrNotFound, clip(id))
+		return nil, fmt.Errorf("%w: container %q", ErrNotFound, errdefs.Clip(id))
 	}
 	if err != nil {
 		return nil, err
 	}
 	if c.State == container.StateCreating {
-		return nil, fmt.Errorf("%w: container %q is still being created", ErrNotFound, clip(id))
+		return nil, fmt.Errorf("%w: container %q is still being created", ErrNotFound, errdefs.Clip(id))
 	}
 	return c, nil
 }
@@ -175,18 +175,10 @@ func (s *Service) getContainer(id string) (*container.Container, error) {
 func (s *Service) getPod(id string) (*sandbox.Sandbox, error) {
 	p, err := s.opts.Pods.Get(id)
 	if errors.Is(err, sandbox.ErrNotFound) {
-		return nil, fmt.Errorf("%w: pod sandbox %q", ErrNotFound, clip(id))
+		return nil, fmt.Errorf("%w: pod sandbox %q", ErrNotFound, errdefs.Clip(id))
 	}
 	if err != nil {
 		return nil, err
 	}
 	return p, nil
-}
-
-// clip shortens hostile input for messages.
-func clip(s string) string {
-	if len(s) <= 80 {
-		return s
-	}
-	return s[:80] + fmt.Sprintf("...(%d bytes)", len(s))
 }

@@ -7,17 +7,15 @@ import (
 	"io"
 	"math"
 	"net"
-	"os"
-	"runtime"
 	"strconv"
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/crio-appliance/crio/daemon/container"
 	"github.com/crio-appliance/crio/daemon/errdefs"
+	"github.com/crio-appliance/crio/daemon/nsfile"
 	"github.com/crio-appliance/crio/daemon/sandbox"
 )
 
@@ -115,49 +113,20 @@ func pipe(ctx context.Context, conn *net.TCPConn, stream io.ReadWriteCloser) err
 
 // dialPod connects to 127.0.0.1:port, or [::1]:port when nothing listens
 // on IPv4, inside the network namespace at netns ("" for the host's).
-//
-// The socket is made on an OS thread that enters the namespace and is
-// never returned to the Go scheduler: the goroutine ends still locked, so
-// the runtime ends the thread rather than run other code in the pod's
-// namespace. A socket belongs to the namespace it was made in for good,
-// so the connection works from any thread afterwards.
+// nsfile.Do makes the socket on a thread that enters the namespace and
+// then dies, so no other code runs in the pod's namespace; a socket
+// belongs to the namespace it was made in for good, so the connection
+// works from any thread afterwards.
 func dialPod(ctx context.Context, netns string, port int) (*net.TCPConn, error) {
 	if netns == "" {
 		return dialLoopback(ctx, port)
 	}
-	ns, err := os.Open(netns)
-	if err != nil {
-		return nil, fmt.Errorf("pod network namespace: %w", err)
-	}
-	defer ns.Close()
-	rc, err := ns.SyscallConn()
-	if err != nil {
-		return nil, err
-	}
-	type result struct {
-		c   *net.TCPConn
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		// No UnlockOSThread: see above.
-		var serr error
-		if err := rc.Control(func(fd uintptr) {
-			// CLONE_NEWNET makes setns refuse a file of another kind.
-			serr = unix.Setns(int(fd), unix.CLONE_NEWNET)
-		}); err != nil {
-			serr = err
-		}
-		if serr != nil {
-			ch <- result{err: fmt.Errorf("enter pod network namespace: %w", serr)}
-			return
-		}
-		c, err := dialLoopback(ctx, port)
-		ch <- result{c, err}
-	}()
-	r := <-ch
-	return r.c, r.err
+	var c *net.TCPConn
+	err := nsfile.Do(netns, nsfile.Net, func() (err error) {
+		c, err = dialLoopback(ctx, port)
+		return err
+	})
+	return c, err // nsfile.Do's own errors name the namespace
 }
 
 // dialLoopback dials on the calling thread. Literal addresses: no

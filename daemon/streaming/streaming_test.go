@@ -205,7 +205,7 @@ func TestRequestChecks(t *testing.T) {
 	if _, err := s.PortForward(&runtimeapi.PortForwardRequest{PodSandboxId: "ready", Port: []int32{0}}); !errors.As(err, &inv) {
 		t.Errorf("port 0: %v", err)
 	}
-	if err := s.portForward(ctx, "ready", 80, nil); err == nil || !strings.Contains(err.Error(), "network namespace") {
+	if err := s.portForward(ctx, "ready", 80, nil); err == nil || !strings.Contains(err.Error(), "enter net namespace") {
 		t.Errorf("missing netns file: %v", err)
 	}
 }

@@ -229,12 +229,3 @@ func procAlive(pid int) bool {
 	i := strings.LastIndexByte(string(b), ')')
 	return i > 0 && i+2 < len(b) && b[i+2] != 'Z'
 }
-
-func hasPrefixLine(s, prefix string) bool {
-	for l := range strings.SplitSeq(s, "\n") {
-		if strings.HasPrefix(l, prefix) {
-			return true
-		}
-	}
-	return false
-}
