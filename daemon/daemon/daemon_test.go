@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,7 +12,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,26 +21,9 @@ import (
 
 	"github.com/crio-appliance/crio/daemon/config"
 	"github.com/crio-appliance/crio/daemon/httpapi"
+	"github.com/crio-appliance/crio/daemon/internal/testutil"
 	"github.com/crio-appliance/crio/daemon/logging"
 )
-
-// syncBuffer is a log sink safe for the daemon's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // testResult is the default configuration with every path under one short
 // temporary directory (socket paths must stay under 108 bytes).
@@ -67,9 +48,9 @@ func testResult(t *testing.T) *config.Result {
 	return &config.Result{Config: c, Origin: map[string]string{}}
 }
 
-func newTestDaemon(t *testing.T, opts Options) (*Daemon, *syncBuffer) {
+func newTestDaemon(t *testing.T, opts Options) (*Daemon, *testutil.SyncBuffer) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	if opts.Level == nil {
 		opts.Level = new(slog.LevelVar)
 	}
@@ -307,7 +288,7 @@ func ptrCopy(c *config.Config) *config.Config {
 
 func TestRunStopsOnContextCancel(t *testing.T) {
 	res := testResult(t)
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crio-appliance/crio/daemon/internal/testutil"
 	"github.com/crio-appliance/crio/daemon/logging"
 )
 
@@ -51,7 +52,7 @@ func TestWatchdogStarvesOnFailingProbeAndRecovers(t *testing.T) {
 	var fail atomic.Bool
 	var pings atomic.Int64
 	fail.Store(true)
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	stop := runWatchdog(logging.New(logs, slog.LevelInfo), 60*time.Millisecond, func(context.Context) error {
 		if fail.Load() {
 			return errors.New("wedged")

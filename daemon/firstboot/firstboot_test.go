@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/crio-appliance/crio/daemon/config"
+	"github.com/crio-appliance/crio/daemon/internal/testutil"
 	"github.com/crio-appliance/crio/daemon/nodecheck"
 )
 
@@ -25,31 +26,20 @@ import (
 func node(t *testing.T) string {
 	t.Helper()
 	root := t.TempDir()
-	write(t, root, "/etc/crio/crio.conf", "[crio.runtime]\nlog_level = \"info\"\n", 0o644)
-	write(t, root, "/usr/sbin/runc", "#!/bin/sh\n", 0o755)
-	write(t, root, "/usr/bin/conmon", "#!/bin/sh\n", 0o755)
-	write(t, root, "/opt/cni/bin/bridge", "#!/bin/sh\n", 0o755)
-	write(t, root, "/etc/containers/policy.json", `{"default":[{"type":"insecureAcceptAnything"}]}`, 0o644)
-	write(t, root, "/etc/containers/registries.conf", "unqualified-search-registries = [\"docker.io\"]\n", 0o644)
-	write(t, root, "/etc/cni/net.d/10-bridge.conflist", `{"cniVersion":"1.0.0","name":"b","plugins":[{"type":"bridge"}]}`, 0o644)
-	write(t, root, "/etc/passwd", "root:x:0:0:root:/root:/bin/sh\n", 0o644)
-	write(t, root, "/etc/group", "root:x:0:\n", 0o644)
-	write(t, root, "/etc/shadow", "root:*:19000:0:99999:7:::\n", 0o640)
-	write(t, root, "/etc/gshadow", "root:*::\n", 0o640)
-	write(t, root, "/root/.keep", "", 0o644)
-	write(t, root, "/lib/systemd/system/present.service", "[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n", 0o644)
+	testutil.WriteFile(t, root, "/etc/crio/crio.conf", "[crio.runtime]\nlog_level = \"info\"\n", 0o644)
+	testutil.WriteFile(t, root, "/usr/sbin/runc", "#!/bin/sh\n", 0o755)
+	testutil.WriteFile(t, root, "/usr/bin/conmon", "#!/bin/sh\n", 0o755)
+	testutil.WriteFile(t, root, "/opt/cni/bin/bridge", "#!/bin/sh\n", 0o755)
+	testutil.WriteFile(t, root, "/etc/containers/policy.json", `{"default":[{"type":"insecureAcceptAnything"}]}`, 0o644)
+	testutil.WriteFile(t, root, "/etc/containers/registries.conf", "unqualified-search-registries = [\"docker.io\"]\n", 0o644)
+	testutil.WriteFile(t, root, "/etc/cni/net.d/10-bridge.conflist", `{"cniVersion":"1.0.0","name":"b","plugins":[{"type":"bridge"}]}`, 0o644)
+	testutil.WriteFile(t, root, "/etc/passwd", "root:x:0:0:root:/root:/bin/sh\n", 0o644)
+	testutil.WriteFile(t, root, "/etc/group", "root:x:0:\n", 0o644)
+	testutil.WriteFile(t, root, "/etc/shadow", "root:*:19000:0:99999:7:::\n", 0o640)
+	testutil.WriteFile(t, root, "/etc/gshadow", "root:*::\n", 0o640)
+	testutil.WriteFile(t, root, "/root/.keep", "", 0o644)
+	testutil.WriteFile(t, root, "/lib/systemd/system/present.service", "[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n", 0o644)
 	return root
-}
-
-func write(t *testing.T, root, p, data string, mode os.FileMode) {
-	t.Helper()
-	f := filepath.Join(root, p)
-	if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(f, []byte(data), mode); err != nil {
-		t.Fatal(err)
-	}
 }
 
 func read(t *testing.T, root, p string) string {
@@ -158,7 +148,7 @@ func fullConfig(t *testing.T) string {
 
 func TestApplyEverySection(t *testing.T) {
 	root := node(t)
-	write(t, root, "/root/.ssh/authorized_keys", "ssh-rsa AAAA existing\n", 0o600)
+	testutil.WriteFile(t, root, "/root/.ssh/authorized_keys", "ssh-rsa AAAA existing\n", 0o600)
 	cfg := fullConfig(t)
 	out := boot(t, root, cfg)
 	if !out.OK() {
@@ -239,7 +229,7 @@ func TestApplyEverySection(t *testing.T) {
 
 	// A later boot validates but does not apply again: an operator's
 	// later edit stays.
-	write(t, root, "/etc/crio/crio.conf.d/50-fleet.conf", "[crio.runtime]\nlog_level = \"warn\"\n", 0o600)
+	testutil.WriteFile(t, root, "/etc/crio/crio.conf.d/50-fleet.conf", "[crio.runtime]\nlog_level = \"warn\"\n", 0o600)
 	out = boot(t, root, cfg)
 	if !out.OK() || out.Action != ActionAlreadyApplied || out.Applied != nil {
 		t.Fatalf("second boot: %q %v", out.Action, out.Errors)
@@ -253,7 +243,7 @@ func TestApplyEverySection(t *testing.T) {
 		t.Errorf("changed config: %q %q", out.Action, out.Warnings)
 	}
 	// And a typo'd drop-in added later still keeps crio from starting.
-	write(t, root, "/etc/crio/crio.conf.d/60-typo.conf", "[crio.runtime]\nlog_levl = \"warn\"\n", 0o644)
+	testutil.WriteFile(t, root, "/etc/crio/crio.conf.d/60-typo.conf", "[crio.runtime]\nlog_levl = \"warn\"\n", 0o644)
 	out = boot(t, root, cfg)
 	wantErrs(t, out, "/etc/crio/crio.conf.d/60-typo.conf:2: crio.runtime.log_levl")
 }
@@ -372,7 +362,7 @@ func TestWritesStayInRoot(t *testing.T) {
 
 func TestIgnitionAlreadyRan(t *testing.T) {
 	root := node(t)
-	write(t, root, IgnitionResult, "{}", 0o644)
+	testutil.WriteFile(t, root, IgnitionResult, "{}", 0o644)
 	out := boot(t, root, fullConfig(t))
 	if !out.OK() || out.Action != ActionIgnitionRan {
 		t.Fatalf("%q %v", out.Action, out.Errors)

@@ -135,6 +135,8 @@ func errorCode(err error) (errcode.ErrorCode, bool) {
 // transportProblem recognises a registry that does not answer properly,
 // says which of the three ways it failed (no connection, TLS, a failing
 // registry) and what usually fixes it.
+//
+//lint:ignore ST1008 kind is a sentinel naming the failure, not a failure of this function
 func transportProblem(err error) (kind error, hint string, ok bool) {
 	msg := err.Error()
 	var certErr *tls.CertificateVerificationError

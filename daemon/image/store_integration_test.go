@@ -13,6 +13,8 @@ import (
 
 	"go.podman.io/storage"
 	storagetypes "go.podman.io/storage/types"
+
+	"github.com/crio-appliance/crio/daemon/internal/testutil"
 )
 
 func TestRemove(t *testing.T) {
@@ -359,7 +361,7 @@ func TestKillDuringPull(t *testing.T) {
 	}
 	_ = cmd.Wait()
 
-	env.logs = &syncBuffer{}
+	env.logs = &testutil.SyncBuffer{}
 	env.opts.Logger = newTestLogger(env.logs)
 	s := env.open(t)
 	if !strings.Contains(env.logs.String(), "not clean") {
@@ -396,7 +398,7 @@ func TestPreviousShutdownFromCaller(t *testing.T) {
 		prev      PreviousShutdown
 		wantCheck bool
 	}{{ShutdownClean, false}, {ShutdownUnclean, true}} {
-		env.logs = &syncBuffer{}
+		env.logs = &testutil.SyncBuffer{}
 		env.opts.Logger = newTestLogger(env.logs)
 		env.opts.PreviousShutdown = tc.prev
 		s, err := New(env.opts)

@@ -1,15 +1,15 @@
 package image
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/crio-appliance/crio/daemon/internal/testutil"
 )
 
 // testEnv is one test's store and configuration files, all under a temp
@@ -17,24 +17,7 @@ import (
 type testEnv struct {
 	dir  string
 	opts Options
-	logs *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs *testutil.SyncBuffer
 }
 
 const acceptAllPolicy = `{"default": [{"type": "insecureAcceptAnything"}]}`
@@ -60,7 +43,7 @@ func newEnv(t *testing.T, registriesConf, policy string) *testEnv {
 			t.Fatal(err)
 		}
 	}
-	e := &testEnv{dir: dir, logs: &syncBuffer{}}
+	e := &testEnv{dir: dir, logs: &testutil.SyncBuffer{}}
 	e.opts = Options{
 		Root:                 filepath.Join(dir, "root"),
 		RunRoot:              filepath.Join(dir, "runroot"),
@@ -140,7 +123,7 @@ func wantKind(t *testing.T, err error, kind error, contains ...string) {
 	}
 }
 
-func newTestLogger(w *syncBuffer) *slog.Logger {
+func newTestLogger(w *testutil.SyncBuffer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 

@@ -74,7 +74,7 @@ func loadFile(path string) (*libcni.NetworkConfigList, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	//nolint:staticcheck // the single-plugin format is deprecated, still in use.
+	//lint:ignore SA1019 the single-plugin format is deprecated, still in use.
 	list, err := libcni.ConfListFromConf(conf)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)

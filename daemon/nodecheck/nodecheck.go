@@ -9,6 +9,8 @@
 // Ignition); crio firstboot reuses both.
 package nodecheck
 
+//lint:file-ignore SA1019 the check reads the deprecated registries.conf v1 and single-plugin CNI formats on purpose: they are still in use, and it says so.
+
 import (
 	"bytes"
 	"encoding/json"
@@ -523,7 +525,6 @@ func (c *checker) cniFile(f string, pluginDirs []string) {
 		var conf *libcni.PluginConfig
 		conf, err = libcni.ConfFromBytes(data)
 		if err == nil {
-			//nolint:staticcheck // the single-plugin format is deprecated, still in use.
 			list, err = libcni.ConfListFromConf(conf)
 		}
 	}

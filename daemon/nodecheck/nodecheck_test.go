@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/crio-appliance/crio/daemon/config"
+	"github.com/crio-appliance/crio/daemon/internal/testutil"
 )
 
 // node builds a minimal valid node root: crio.conf pointing at runc and
@@ -21,27 +22,16 @@ import (
 func node(t *testing.T) string {
 	t.Helper()
 	root := t.TempDir()
-	write(t, root, "/etc/crio/crio.conf", `[crio.runtime]
+	testutil.WriteFile(t, root, "/etc/crio/crio.conf", `[crio.runtime]
 log_level = "info"
 `, 0o644)
-	write(t, root, "/usr/sbin/runc", "#!/bin/sh\n", 0o755)
-	write(t, root, "/usr/bin/conmon", "#!/bin/sh\n", 0o755)
-	write(t, root, "/opt/cni/bin/bridge", "#!/bin/sh\n", 0o755)
-	write(t, root, "/etc/containers/policy.json", `{"default":[{"type":"insecureAcceptAnything"}]}`, 0o644)
-	write(t, root, "/etc/containers/registries.conf", "unqualified-search-registries = [\"docker.io\"]\n", 0o644)
-	write(t, root, "/etc/cni/net.d/10-bridge.conflist", `{"cniVersion":"1.0.0","name":"b","plugins":[{"type":"bridge"}]}`, 0o644)
+	testutil.WriteFile(t, root, "/usr/sbin/runc", "#!/bin/sh\n", 0o755)
+	testutil.WriteFile(t, root, "/usr/bin/conmon", "#!/bin/sh\n", 0o755)
+	testutil.WriteFile(t, root, "/opt/cni/bin/bridge", "#!/bin/sh\n", 0o755)
+	testutil.WriteFile(t, root, "/etc/containers/policy.json", `{"default":[{"type":"insecureAcceptAnything"}]}`, 0o644)
+	testutil.WriteFile(t, root, "/etc/containers/registries.conf", "unqualified-search-registries = [\"docker.io\"]\n", 0o644)
+	testutil.WriteFile(t, root, "/etc/cni/net.d/10-bridge.conflist", `{"cniVersion":"1.0.0","name":"b","plugins":[{"type":"bridge"}]}`, 0o644)
 	return root
-}
-
-func write(t *testing.T, root, p, data string, mode os.FileMode) {
-	t.Helper()
-	f := filepath.Join(root, p)
-	if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(f, []byte(data), mode); err != nil {
-		t.Fatal(err)
-	}
 }
 
 func opts() Options {
@@ -77,7 +67,7 @@ func TestValidNode(t *testing.T) {
 
 func TestRegistries(t *testing.T) {
 	root := node(t)
-	write(t, root, "/etc/containers/registries.conf.d/50-m.conf", `[[registry]]
+	testutil.WriteFile(t, root, "/etc/containers/registries.conf.d/50-m.conf", `[[registry]]
 prefix = "docker.io"
 blocked = true
 mirorr = 1
@@ -87,7 +77,7 @@ location = "https://mirror.example"
 	rep := check(t, root)
 	wantErr(t, rep, "/etc/containers/registries.conf.d/50-m.conf:4: registry.mirorr: unknown key")
 
-	write(t, root, "/etc/containers/registries.conf.d/50-m.conf", `[[registry]]
+	testutil.WriteFile(t, root, "/etc/containers/registries.conf.d/50-m.conf", `[[registry]]
 prefix = "docker.io"
 blocked = true
 [[registry.mirror]]
@@ -104,17 +94,17 @@ location = "https://mirror.example"
 func TestRegistriesWithoutMainFile(t *testing.T) {
 	root := node(t)
 	os.Remove(filepath.Join(root, "/etc/containers/registries.conf"))
-	write(t, root, "/etc/containers/registries.conf.d/10-crio.conf", "unqualified-search-registries = [\"docker.io\"]\nshort-name-mode = \"enforcing\"\n", 0o644)
+	testutil.WriteFile(t, root, "/etc/containers/registries.conf.d/10-crio.conf", "unqualified-search-registries = [\"docker.io\"]\nshort-name-mode = \"enforcing\"\n", 0o644)
 	if rep := check(t, root); !rep.OK() {
 		t.Fatalf("errors:\n%s", rep.Errors.Error())
 	}
-	write(t, root, "/etc/containers/registries.conf.d/10-crio.conf", "short-name-mode = \"sloppy\"\n", 0o644)
+	testutil.WriteFile(t, root, "/etc/containers/registries.conf.d/10-crio.conf", "short-name-mode = \"sloppy\"\n", 0o644)
 	wantErr(t, check(t, root), "short-name-mode")
 }
 
 func TestRegistriesEnvPaths(t *testing.T) {
 	root := node(t)
-	write(t, root, "/x/reg.conf", "bogus = 1\n", 0o644)
+	testutil.WriteFile(t, root, "/x/reg.conf", "bogus = 1\n", 0o644)
 	o := opts()
 	o.Root = root
 	o.RegistriesConf = "/x/reg.conf"
@@ -123,10 +113,10 @@ func TestRegistriesEnvPaths(t *testing.T) {
 
 func TestPolicy(t *testing.T) {
 	root := node(t)
-	write(t, root, "/etc/containers/policy.json", "{\n  \"default\": [{\"type\": \"insecureAcceptAnything\"}],\n  \"defualt\": []\n}\n", 0o644)
+	testutil.WriteFile(t, root, "/etc/containers/policy.json", "{\n  \"default\": [{\"type\": \"insecureAcceptAnything\"}],\n  \"defualt\": []\n}\n", 0o644)
 	wantErr(t, check(t, root), "/etc/containers/policy.json:3:", "defualt")
 
-	write(t, root, "/etc/containers/policy.json", `{"default":[{"type":"reject"}]}`, 0o644)
+	testutil.WriteFile(t, root, "/etc/containers/policy.json", `{"default":[{"type":"reject"}]}`, 0o644)
 	rep := check(t, root)
 	if !rep.OK() || len(rep.Warnings) != 1 || !strings.Contains(rep.Warnings[0], "rejects every image") {
 		t.Errorf("reject-all policy: errors %v warnings %q", rep.Errors, rep.Warnings)
@@ -135,8 +125,8 @@ func TestPolicy(t *testing.T) {
 
 func TestCNIMissingPlugin(t *testing.T) {
 	root := node(t)
-	write(t, root, "/etc/cni/net.d/20-x.conflist", "{\"cniVersion\":\"1.0.0\",\"name\":\"x\",\n\"plugins\":[{\"type\":\"bridge\"},\n{\"type\":\"nosuchplugin\"}]}", 0o644)
-	write(t, root, "/etc/cni/net.d/30-bad.conf", "{not json", 0o644)
+	testutil.WriteFile(t, root, "/etc/cni/net.d/20-x.conflist", "{\"cniVersion\":\"1.0.0\",\"name\":\"x\",\n\"plugins\":[{\"type\":\"bridge\"},\n{\"type\":\"nosuchplugin\"}]}", 0o644)
+	testutil.WriteFile(t, root, "/etc/cni/net.d/30-bad.conf", "{not json", 0o644)
 	wantErr(t, check(t, root),
 		`/etc/cni/net.d/20-x.conflist:3: plugins[1].type: plugin "nosuchplugin" not found`,
 		"/etc/cni/net.d/30-bad.conf")
@@ -144,12 +134,12 @@ func TestCNIMissingPlugin(t *testing.T) {
 
 func TestHandlersAndSeccomp(t *testing.T) {
 	root := node(t)
-	write(t, root, "/etc/crio/crio.conf.d/10-h.conf", `[crio.runtime]
+	testutil.WriteFile(t, root, "/etc/crio/crio.conf.d/10-h.conf", `[crio.runtime]
 seccomp_profile = "/etc/crio/seccomp.json"
 [crio.runtime.runtimes.crun]
 runtime_path = "/usr/bin/crun"
 `, 0o644)
-	write(t, root, "/etc/crio/seccomp.json", "{]", 0o644)
+	testutil.WriteFile(t, root, "/etc/crio/seccomp.json", "{]", 0o644)
 	// conmon missing: the handler's monitor_path default does not resolve.
 	os.Remove(filepath.Join(root, "usr/bin/conmon"))
 	wantErr(t, check(t, root),

@@ -1,16 +1,16 @@
 package oci
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/crio-appliance/crio/daemon/internal/testutil"
 )
 
 func TestCheckExecArgs(t *testing.T) {
@@ -205,28 +205,11 @@ func TestExecSyncStoppedContainer(t *testing.T) {
 	}
 }
 
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestExecStreams(t *testing.T) {
 	e := newEnv(t)
 	c := e.run("sleep", "1000")
 	p, _ := ExecProcess(c.bundle, []string{"sh", "-c", "read a; echo got $a; echo err >&2; exit 5"}, false)
-	var out, errb syncBuf
+	var out, errb testutil.SyncBuffer
 	code, err := e.rt.Exec(context.Background(), ExecOptions{
 		ID: c.id, Bundle: c.bundle, Process: p,
 		Stdin: strings.NewReader("line\n"), Stdout: &out, Stderr: &errb,
@@ -241,7 +224,7 @@ func TestExecStreams(t *testing.T) {
 	inR, inW := io.Pipe()
 	resize := make(chan TerminalSize, 1)
 	resize <- TerminalSize{Width: 123, Height: 45}
-	out = syncBuf{}
+	out = testutil.SyncBuffer{}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

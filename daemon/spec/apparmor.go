@@ -27,6 +27,7 @@ func apparmorProfile(in *Input, sc *runtimeapi.LinuxContainerSecurityContext, pr
 	kind := runtimeapi.SecurityProfile_RuntimeDefault
 	ref := ""
 	explicit := true
+	//lint:ignore SA1019 older kubelets still send the deprecated field
 	switch prof, legacy := sc.GetApparmor(), sc.GetApparmorProfile(); {
 	case prof != nil:
 		kind, ref = prof.GetProfileType(), prof.GetLocalhostRef()

@@ -47,6 +47,7 @@ func TestAppArmor(t *testing.T) {
 				h.apparmor[p] = true
 			}
 			sc(in).Apparmor = tc.prof
+			//lint:ignore SA1019 the deprecated field is still honoured
 			sc(in).ApparmorProfile = tc.legacy
 			sc(in).Privileged = tc.privileged
 			in.Pod.Privileged = tc.privileged

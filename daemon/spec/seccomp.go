@@ -192,6 +192,7 @@ func seccompProfile(in *Input, sc *runtimeapi.LinuxContainerSecurityContext, pri
 	const field = "config.linux.security_context.seccomp"
 	var kind runtimeapi.SecurityProfile_ProfileType
 	var path string
+	//lint:ignore SA1019 older kubelets still send the deprecated field
 	switch prof, legacy := sc.GetSeccomp(), sc.GetSeccompProfilePath(); {
 	case prof != nil:
 		kind, path = prof.GetProfileType(), prof.GetLocalhostRef()

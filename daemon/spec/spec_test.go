@@ -701,6 +701,7 @@ func TestSeccomp(t *testing.T) {
 	wantInvalid(t, err, "config.linux.security_context.seccomp.localhost_ref")
 
 	sc(in).Seccomp = nil
+	//lint:ignore SA1019 the deprecated field is still honoured
 	sc(in).SeccompProfilePath = "runtime/default"
 	if mustGenerate(t, in).Spec.Linux.Seccomp == nil {
 		t.Fatal("legacy runtime/default")
