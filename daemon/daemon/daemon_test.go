@@ -21,7 +21,7 @@ import (
 
 	"github.com/crio-appliance/crio/daemon/config"
 	"github.com/crio-appliance/crio/daemon/httpapi"
-	"github.com/crio-appliance/crio/daemon/internal/testutil"
+	"github.com/crio-appliance/crio/internal/testutil"
 	"github.com/crio-appliance/crio/daemon/logging"
 )
 

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/crio-appliance/crio/daemon/internal/testutil"
+	"github.com/crio-appliance/crio/internal/testutil"
 	"github.com/crio-appliance/crio/daemon/logging"
 )
 

@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/crio-appliance/crio/daemon/config"
-	"github.com/crio-appliance/crio/daemon/internal/testutil"
 	"github.com/crio-appliance/crio/daemon/nodecheck"
+	"github.com/crio-appliance/crio/internal/testutil"
 )
 
 // node builds a root that passes the node checks (crio.conf, runtime and

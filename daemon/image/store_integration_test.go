@@ -14,7 +14,7 @@ import (
 	"go.podman.io/storage"
 	storagetypes "go.podman.io/storage/types"
 
-	"github.com/crio-appliance/crio/daemon/internal/testutil"
+	"github.com/crio-appliance/crio/internal/testutil"
 )
 
 func TestRemove(t *testing.T) {

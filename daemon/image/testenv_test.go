@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/crio-appliance/crio/daemon/internal/testutil"
+	"github.com/crio-appliance/crio/internal/testutil"
 )
 
 // testEnv is one test's store and configuration files, all under a temp

@@ -14,7 +14,7 @@ import (
 	"testing"
 
 	"github.com/crio-appliance/crio/daemon/config"
-	"github.com/crio-appliance/crio/daemon/internal/testutil"
+	"github.com/crio-appliance/crio/internal/testutil"
 )
 
 // node builds a minimal valid node root: crio.conf pointing at runc and

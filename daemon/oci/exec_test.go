@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/crio-appliance/crio/daemon/internal/testutil"
+	"github.com/crio-appliance/crio/internal/testutil"
 )
 
 func TestCheckExecArgs(t *testing.T) {

@@ -29,6 +29,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crio-appliance/crio/internal/testutil"
 )
 
 // BuildTags are the tags every crio build uses.
@@ -133,20 +135,7 @@ func unmountUnder(dir string) {
 
 // Buffer is an io.Writer safe for a child process's output and readers.
 type Buffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *Buffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *Buffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
+	testutil.SyncBuffer
 }
 
 // WaitFor polls until the buffer contains s or timeout passes.

@@ -1,5 +1,6 @@
-// Package testutil holds the small helpers several packages' tests share,
-// so each does not keep its own copy. Only tests import it.
+// Package testutil holds the small helpers that the tests of several
+// packages share, so that each does not keep its own copy. Only tests (and
+// the integration tests' helper package) import it.
 package testutil
 
 import (
