@@ -21,8 +21,8 @@ import (
 
 	"github.com/crio-appliance/crio/daemon/config"
 	"github.com/crio-appliance/crio/daemon/httpapi"
-	"github.com/crio-appliance/crio/internal/testutil"
 	"github.com/crio-appliance/crio/daemon/logging"
+	"github.com/crio-appliance/crio/internal/testutil"
 )
 
 // testResult is the default configuration with every path under one short

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/crio-appliance/crio/internal/testutil"
 	"github.com/crio-appliance/crio/daemon/logging"
+	"github.com/crio-appliance/crio/internal/testutil"
 )
 
 // The watchdog is fed while the daemon answers CRI on its own socket and
