@@ -197,6 +197,8 @@ seccomp_profile = "$P/share/crio/seccomp.json"
 [crio.runtime.runtimes.runc]
 runtime_path = "$P/libexec/crio/runc"
 runtime_root = "$T/runc"
+# A handler table replaces the installed one whole: keep its monitor.
+$(grep '^monitor_path' "$DEST/etc/crio/crio.conf.d/10-crio.conf")
 [crio.image]
 signature_policy = "$DEST/etc/crio/policy.json"
 [crio.network]
@@ -215,6 +217,8 @@ ip link set "$BRIDGE" up
 if ! "$HARNESS/registry.sh" status >/dev/null 2>&1; then registry_started=true; fi
 "$HARNESS/registry.sh" start >/dev/null
 
+check "crio config validate accepts the private configuration" \
+    env CONTAINERS_REGISTRIES_CONF="$HARNESS/registries.conf" "$P/bin/crio" --config /dev/null --config-dir "$T/conf.d" config validate
 log "amd64: starting the installed crio"
 CONTAINERS_REGISTRIES_CONF=$HARNESS/registries.conf \
     "$P/bin/crio" --config /dev/null --config-dir "$T/conf.d" >"$WORK/crio.log" 2>&1 &
@@ -293,7 +297,8 @@ T=$WORK/crio-arm64
 mkdir -p "$T/conf.d" "$T/cni"
 cp "$V/etc/10-crio.conf" "$T/conf.d/"
 sed -e "s|$WORK/crio|$T|g" -e "s|$P/libexec/crio/runc|$V/libexec/crio/runc|" \
-    -e "s|$P/libexec/cni/|$V/cni-plugins/|" "$WORK/crio/conf.d/99-test.conf" >"$T/conf.d/99-test.conf"
+    -e "s|$P/libexec/cni/|$V/cni-plugins/|" -e "s|$P/share/crio/seccomp.json|$V/share/seccomp.json|" \
+    "$WORK/crio/conf.d/99-test.conf" >"$T/conf.d/99-test.conf"
 $Q "$V/bin/crio" --config /dev/null --config-dir "$T/conf.d" >"$WORK/crio-arm64.log" 2>&1 &
 crio_pid=$!
 ready=false
