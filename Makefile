@@ -84,7 +84,7 @@ docs:
 	$(GO) run ./hack/gendocs -w README.md
 
 clean:
-	rm -rf bin build
+	rm -rf bin build bundle
 
 # ---------------------------------------------------------------------------
 # Installation (GNU directory variables; DESTDIR for staging).
