@@ -45,7 +45,7 @@ deps:
 run: bin/crio deps
 	exec bin/crio
 
-test: lint test-unit test-race test-integration test-build test-critest test-packages test-nix
+test: lint test-unit test-race test-integration test-build test-critest test-packages test-nix test-bundle
 
 # The docs tests render the man pages and check the completion scripts.
 test-unit:
@@ -95,7 +95,7 @@ docs:
 	$(GO) run ./hack/gendocs -w README.md
 
 clean:
-	rm -rf bin build
+	rm -rf bin build bundle
 
 # ---------------------------------------------------------------------------
 # Installation (GNU directory variables; DESTDIR for staging).
@@ -238,3 +238,25 @@ image:
 test-image: image
 	hack/install-deps.sh $(IMAGE_TEST_DEPS)
 	tests/image/run.sh
+
+# ---------------------------------------------------------------------------
+# Release bundle (packaging/bundle/): bundle/crio.<arch>.<version>.tar.gz
+# and .sha256 for amd64 and arm64 (BUNDLE_ARCHES to narrow), carrying static
+# crio, runc (with seccomp), CNI plugins and crictl; conmon is a host
+# requirement. Versions pinned in packaging/bundle/versions.env. runc needs
+# cgo with libseccomp.a of each architecture, hence the cross toolchain.
+.PHONY: release-bundle test-bundle
+BUNDLE_ARCHES ?= amd64 arm64
+BUNDLE_DEPS := gcc libc6-dev libseccomp-dev pkg-config jq binutils file \
+	gcc-aarch64-linux-gnu libc6-dev-arm64-cross libseccomp-dev:arm64
+
+release-bundle:
+	hack/install-deps.sh $(BUNDLE_DEPS)
+	packaging/bundle/build.sh $(BUNDLE_ARCHES)
+
+# amd64: install into a scratch DESTDIR, run a pod on it, uninstall;
+# arm64: every binary under qemu-aarch64-static; and a second build from a
+# clone at another path gives the same tarballs.
+test-bundle:
+	hack/install-deps.sh $(BUNDLE_DEPS) qemu-user-static iproute2
+	tests/bundle/run.sh

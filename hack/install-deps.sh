@@ -30,6 +30,20 @@ if [[ ! -e /usr/sbin/policy-rc.d ]]; then
     trap 'rm -f /usr/sbin/policy-rc.d' EXIT
 fi
 apt_get() { DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 "$@"; }
+# A package of a foreign architecture (libseccomp-dev:arm64, for the
+# release bundle's cross-built runc) needs that architecture enabled in
+# dpkg first, and package lists that include it.
+need_update=false
+for pkg in "${missing[@]}"; do
+    [[ $pkg == *:* ]] || continue
+    arch=${pkg##*:}
+    if [[ $arch != "$(dpkg --print-architecture)" ]] &&
+        ! dpkg --print-foreign-architectures | grep -qx "$arch"; then
+        dpkg --add-architecture "$arch"
+        need_update=true
+    fi
+done
+$need_update && apt_get update
 # Refresh the package lists only when they are missing or a package is unknown.
 if ! apt_get install -y --no-install-recommends "${missing[@]}"; then
     apt_get update
