@@ -17,8 +17,13 @@ import (
 // which a reboot clears along with the namespaces.
 func OptionsFromConfig(cfg *config.Config) Options {
 	return Options{
-		StateDir:        filepath.Join(cfg.Root, "crio-sandboxes"),
-		RunDir:          filepath.Join(cfg.RunRoot, "crio-sandboxes"),
+		StateDir: filepath.Join(cfg.Root, "crio-sandboxes"),
+		RunDir:   filepath.Join(cfg.RunRoot, "crio-sandboxes"),
+		// The pod init is executed from here, so not under runroot: on
+		// hosts booted with initramfs-tools /run is mounted noexec. The
+		// storage root must allow exec anyway (container root file
+		// systems live there).
+		InitRootDir:     filepath.Join(cfg.Root, "crio-pod-init"),
 		NamespacesDir:   cfg.Runtime.NamespacesDir,
 		LogDir:          cfg.LogDir,
 		CgroupManager:   cfg.Runtime.CgroupManager,

@@ -64,6 +64,10 @@ type Options struct {
 	StateDir string
 	// RunDir holds per-pod generated files and shm (<RunDir>/<id>/).
 	RunDir string
+	// InitRootDir is the directory the pod init program is run from (and
+	// chrooted into); it must be on a file system that allows exec.
+	// Empty: <RunDir>/init-root.
+	InitRootDir string
 	// NamespacesDir is crio.runtime.namespaces_dir.
 	NamespacesDir string
 	// LogDir is crio.log_dir: pods without a log_directory log under
@@ -536,7 +540,7 @@ func (s *Service) startInit(sb *Sandbox) error {
 		}
 	}
 	h, err := pidns.Start(pidns.Options{
-		ID: sb.ID, RootDir: filepath.Join(s.opts.RunDir, "init-root"),
+		ID: sb.ID, RootDir: s.initRootDir(),
 		JoinNS: join, Cgroup: cg, PinPath: sb.PIDNS,
 	})
 	if err != nil {
@@ -1019,4 +1023,12 @@ func (s *Service) release(ctx context.Context, sb *Sandbox) error {
 		}
 	}
 	return s.store.Delete(sb.ID)
+}
+
+// initRootDir is where the pod init program lives.
+func (s *Service) initRootDir() string {
+	if s.opts.InitRootDir != "" {
+		return s.opts.InitRootDir
+	}
+	return filepath.Join(s.opts.RunDir, "init-root")
 }

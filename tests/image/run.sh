@@ -55,38 +55,16 @@ ign_file() { # PATH MODE CONTENTS
     printf '{"path": "%s", "mode": %d, "contents": {"source": "data:;base64,%s"}}' "$1" "$2" "$(printf '%s' "$3" | base64 -w0)"
 }
 DROPIN=$'[crio.runtime]\nlog_level = "debug"\ndefault_env = ["FLEET_MARKER=from-ignition"]\n'
-SMOKE=$(cat <<'EOF'
-#!/bin/sh
-# Run once crio is ready: a pod from the preloaded image, exec, restart.
-say() { echo "NODE-SMOKE: $*" >/dev/console; echo "NODE-SMOKE: $*"; }
-set -u
-up() { cut -d' ' -f1 /proc/uptime; }
-ready_us=$(systemctl show -p ActiveEnterTimestampMonotonic --value crio.service)
-say "crio ready at ${ready_us}us since kernel start; smoke starts at $(up)s"
-say "firstboot: $(journalctl -b -u crio-firstboot.service -o cat --no-pager | grep -m1 'crio firstboot:')"
-say "origin: $(crio config --origin 2>/dev/null | grep -E '^ *log_level' | tr -s ' ')"
-say "origin: $(crio config --origin 2>/dev/null | grep -A1 -E '^ *default_env' | tr -s ' \n' '  ')"
-say "images: $(crictl images -q 2>&1 | tr '\n' ' ')"
-cd /etc/node-smoke
-pod=$(crictl runp pod.json 2>&1) || { say "FAIL runp: $pod"; exit 1; }
-ctr=$(crictl create "$pod" ctr.json pod.json 2>&1) || { say "FAIL create: $ctr"; exit 1; }
-out=$(crictl start "$ctr" 2>&1) || { say "FAIL start: $out"; exit 1; }
-say "pod ip: $(crictl inspectp -o go-template --template '{{.status.network.ip}}' "$pod" 2>&1)"
-say "exec: $(crictl exec "$ctr" sh -c 'echo hello-from-pod-$(cat /proc/sys/kernel/hostname)' 2>&1)"
-say "env in the container: $(crictl exec "$ctr" sh -c 'echo FLEET_MARKER=$FLEET_MARKER' 2>&1)"
-pid=$(crictl inspect -o go-template --template '{{.info.pid}}' "$ctr")
-say "container pid $pid, crio pid $(systemctl show -p MainPID --value crio.service)"
-systemctl restart crio.service
-state=$(crictl inspect -o go-template --template '{{.status.state}}' "$ctr" 2>&1)
-pid2=$(crictl inspect -o go-template --template '{{.info.pid}}' "$ctr" 2>&1)
-say "after restart: crio pid $(systemctl show -p MainPID --value crio.service) $(systemctl is-active crio.service), container $state pid $pid2"
-[ "$state" = CONTAINER_RUNNING ] && [ "$pid2" = "$pid" ] && [ -d "/proc/$pid" ] && say "restart kept the container running"
-say "memory: $(free -m | awk '/^Mem:/ {print "used " $3 " MiB of " $2 " MiB"}'), crio rss $(ps -o rss= -C crio | head -n1) KiB"
-say "DONE"
-EOF
-)
-POD='{"metadata": {"name": "smoke", "namespace": "default", "uid": "smoke-uid", "attempt": 0}, "hostname": "smoke-pod", "log_directory": "/var/log/pods/smoke"}'
-CTR="{\"metadata\": {\"name\": \"sleeper\"}, \"image\": {\"image\": \"$IMAGE\"}, \"command\": [\"sleep\", \"3600\"], \"log_path\": \"sleeper.log\"}"
+SMOKE=$(cat "$ROOT/tests/image/smoke.sh")
+# The pod under a kubepods-style slice, as the kubelet's systemd driver names
+# it; two containers with memory and CPU limits.
+POD='{"metadata": {"name": "smoke", "namespace": "default", "uid": "smoke-uid", "attempt": 0}, "hostname": "smoke-pod", "log_directory": "/var/log/pods/smoke", "linux": {"cgroup_parent": "kubepods-burstable-podsmoke.slice"}}'
+ctr_json() { # NAME MEMORY CPU_QUOTA
+    printf '{"metadata": {"name": "%s"}, "image": {"image": "%s"}, "command": ["sleep", "3600"], "log_path": "%s.log", "linux": {"resources": {"memory_limit_in_bytes": %d, "cpu_period": 100000, "cpu_quota": %d}}}' \
+        "$1" "$IMAGE" "$1" "$2" "$3"
+}
+CTR=$(ctr_json sleeper 67108864 50000)
+CTR2=$(ctr_json second 33554432 20000)
 UNIT=$'[Unit]\nDescription=crio node smoke test (from Ignition)\nAfter=crio.service\nRequires=crio.service\n[Service]\nType=oneshot\nExecStart=/bin/sh /etc/node-smoke/smoke.sh\nExecStartPost=/bin/systemctl --no-block poweroff\nStandardOutput=journal\n[Install]\nWantedBy=multi-user.target\n'
 cat >"$WORK/good.ign" <<JSON
 {"ignition": {"version": "3.3.0"},
@@ -94,7 +72,8 @@ cat >"$WORK/good.ign" <<JSON
    $(ign_file /etc/crio/crio.conf.d/50-fleet.conf 420 "$DROPIN"),
    $(ign_file /etc/node-smoke/smoke.sh 493 "$SMOKE"),
    $(ign_file /etc/node-smoke/pod.json 420 "$POD"),
-   $(ign_file /etc/node-smoke/ctr.json 420 "$CTR")]},
+   $(ign_file /etc/node-smoke/ctr.json 420 "$CTR"),
+   $(ign_file /etc/node-smoke/ctr2.json 420 "$CTR2")]},
  "systemd": {"units": [{"name": "node-smoke.service", "enabled": true, "contents": $(printf '%s' "$UNIT" | json_string)}]}}
 JSON
 cat >"$WORK/bad.ign" <<JSON
@@ -148,7 +127,7 @@ log "image $(basename "$IMG") ($(du -m --apparent-size "$IMG" | cut -f1) MiB)"
 log "boot 1: Ignition config with a crio drop-in and a smoke-test unit"
 # A host-side stamp for CRI ready: the first console line the smoke unit
 # prints runs right after crio reported READY=1 (it is ordered after it).
-STAMP='NODE-SMOKE: crio ready at' boot good "$WORK/good.ign" 'NODE-SMOKE: DONE'
+STAMP='NODE-SMOKE: crio ready at' boot good "$WORK/good.ign" 'NODE-SMOKE: (DONE|FAIL)'
 READY_SECONDS=$STAMP_SECONDS
 grep -a 'NODE-SMOKE' "$SERIAL" | tr -d '\r' | sed 's/^/    | /'
 check "firmware → systemd-boot → kernel: the kernel booted from the ESP" serial_has 'Linux version'
@@ -156,12 +135,31 @@ check "the root is the read-only squashfs, /etc writable (overlay)" bash -c "! g
 check "first boot applied the Ignition config from fw_cfg (qemu platform)" serial_has 'crio firstboot: applied (qemu platform'
 check "crio became ready (sd_notify; the ordered unit ran)" serial_has 'NODE-SMOKE: crio ready at'
 check "the drop-in from the config is in effect (crio config --origin)" \
-    grep -aE 'NODE-SMOKE: origin: .*log_level.*debug.*50-fleet.conf' "$SERIAL"
+    grep -aE 'NODE-SMOKE: origin: # Set by /etc/crio/crio.conf.d/50-fleet.conf:2\. log_level = "debug"' "$SERIAL"
 check "the preloaded image is there with no registry" serial_has 'NODE-SMOKE: images: '
 check "a pod ran from the preloaded image and exec answered" serial_has 'NODE-SMOKE: exec: hello-from-pod-smoke-pod'
 check "the pod got an address from the CNI bridge (10.85.0.0/16)" grep -aE 'NODE-SMOKE: pod ip: 10\.85\.' "$SERIAL"
 check "the drop-in's default_env reached the container" serial_has 'NODE-SMOKE: env in the container: FLEET_MARKER=from-ignition'
-check "systemctl restart crio left the container running" serial_has 'NODE-SMOKE: restart kept the container running'
+check "RuntimeConfig reports the systemd cgroup driver" grep -aE 'NODE-SMOKE: cgroup driver \(RuntimeConfig\): .*SYSTEMD' "$SERIAL"
+check "each container is a crio-<id>.scope in the pod's kubepods slice" \
+    grep -aE 'NODE-SMOKE: container cgroup: /kubepods.slice/kubepods-burstable.slice/kubepods-burstable-podsmoke.slice/crio-[0-9a-f]{64}.scope$' "$SERIAL"
+check "the second container has its own scope in the same slice" \
+    grep -aE 'NODE-SMOKE: second container cgroup: /kubepods.slice/kubepods-burstable.slice/kubepods-burstable-podsmoke.slice/crio-[0-9a-f]{64}.scope$' "$SERIAL"
+check "systemd and the kernel hold the container's limits (64 MiB, 0.5 CPU)" \
+    serial_has 'NODE-SMOKE: limits: MemoryMax=67108864 CPUQuotaPerSecUSec=500ms memory.max=67108864 cpu.max=50000/100000'
+check "and the second container's (32 MiB, 0.2 CPU)" \
+    serial_has 'NODE-SMOKE: second limits: MemoryMax=33554432 CPUQuotaPerSecUSec=200ms memory.max=33554432 cpu.max=20000/100000'
+check "the pod slice and the scopes are active systemd units" \
+    grep -aE 'NODE-SMOKE: units: .*crio-CTR1.scope=active crio-CTR2.scope=active .*kubepods-burstable-podsmoke.slice=active' "$SERIAL"
+check "UpdateContainerResources reached systemd and the kernel (128 MiB, 0.25 CPU)" \
+    serial_has 'NODE-SMOKE: updated limits: MemoryMax=134217728 CPUQuotaPerSecUSec=250ms memory.max=134217728 cpu.max=25000/100000'
+check "container stats from the systemd-created cgroup are non-zero" \
+    grep -aE 'NODE-SMOKE: container stats: cpu=[1-9][0-9]* memory=[1-9][0-9]*' "$SERIAL"
+check "pod stats are non-zero" grep -aE 'NODE-SMOKE: pod stats: cpu=[1-9][0-9]* memory=[1-9][0-9]*' "$SERIAL"
+check "systemctl restart crio left the container and its scope running" \
+    grep -aE 'NODE-SMOKE: after restart: .* active, container CONTAINER_RUNNING pid [0-9]+, scope active' "$SERIAL"
+check "the same container process survived the restart" serial_has 'NODE-SMOKE: restart kept the container running'
+check "stopping and removing the pod left no scope or slice" serial_has 'NODE-SMOKE: units left after removal: []'
 check "the smoke test finished" serial_has 'NODE-SMOKE: DONE'
 ready_us=$(grep -aoE 'NODE-SMOKE: crio ready at [0-9]+us' "$SERIAL" | grep -oE '[0-9]+' | head -n1 || true)
 echo "    power-on → CRI ready (host clock, to the smoke unit's first line): ${READY_SECONDS:-?} s;" \
