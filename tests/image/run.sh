@@ -65,7 +65,7 @@ ctr_json() { # NAME MEMORY CPU_QUOTA
 }
 CTR=$(ctr_json sleeper 67108864 50000)
 CTR2=$(ctr_json second 33554432 20000)
-UNIT=$'[Unit]\nDescription=crio node smoke test (from Ignition)\nAfter=crio.service\nRequires=crio.service\n[Service]\nType=oneshot\nExecStart=/bin/sh /etc/node-smoke/smoke.sh\nExecStartPost=/bin/systemctl --no-block poweroff\nStandardOutput=journal\n[Install]\nWantedBy=multi-user.target\n'
+UNIT=$'[Unit]\nDescription=crio node smoke test (from Ignition)\nAfter=crio.service\nWants=crio.service\n[Service]\nType=oneshot\nExecStart=/bin/sh /etc/node-smoke/smoke.sh\nExecStartPost=/bin/systemctl --no-block poweroff\nStandardOutput=journal\n[Install]\nWantedBy=multi-user.target\n'
 cat >"$WORK/good.ign" <<JSON
 {"ignition": {"version": "3.3.0"},
  "storage": {"files": [
@@ -142,9 +142,9 @@ check "the pod got an address from the CNI bridge (10.85.0.0/16)" grep -aE 'NODE
 check "the drop-in's default_env reached the container" serial_has 'NODE-SMOKE: env in the container: FLEET_MARKER=from-ignition'
 check "RuntimeConfig reports the systemd cgroup driver" grep -aE 'NODE-SMOKE: cgroup driver \(RuntimeConfig\): .*SYSTEMD' "$SERIAL"
 check "each container is a crio-<id>.scope in the pod's kubepods slice" \
-    grep -aE 'NODE-SMOKE: container cgroup: /kubepods.slice/kubepods-burstable.slice/kubepods-burstable-podsmoke.slice/crio-[0-9a-f]{64}.scope$' "$SERIAL"
+    grep -aE 'NODE-SMOKE: container cgroup: /kubepods.slice/kubepods-burstable.slice/kubepods-burstable-podsmoke.slice/crio-[0-9a-f]{64}\.scope' "$SERIAL"
 check "the second container has its own scope in the same slice" \
-    grep -aE 'NODE-SMOKE: second container cgroup: /kubepods.slice/kubepods-burstable.slice/kubepods-burstable-podsmoke.slice/crio-[0-9a-f]{64}.scope$' "$SERIAL"
+    grep -aE 'NODE-SMOKE: second container cgroup: /kubepods.slice/kubepods-burstable.slice/kubepods-burstable-podsmoke.slice/crio-[0-9a-f]{64}\.scope' "$SERIAL"
 check "systemd and the kernel hold the container's limits (64 MiB, 0.5 CPU)" \
     serial_has 'NODE-SMOKE: limits: MemoryMax=67108864 CPUQuotaPerSecUSec=500ms memory.max=67108864 cpu.max=50000/100000'
 check "and the second container's (32 MiB, 0.2 CPU)" \

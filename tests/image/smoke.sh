@@ -51,10 +51,14 @@ crictl exec "$ctr" sh -c 'i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done' >/de
 stat_field() { # JSON FIELD: the first "value" after FIELD in crictl's JSON
     tr -d ' \n' | grep -o "\"$1\":{\"value\":\"[0-9]*\"" | head -n1 | grep -o '[0-9]*$' | head -n1
 }
-s=$(crictl stats -o json "$ctr" 2>&1)
-say "container stats: cpu=$(printf '%s' "$s" | stat_field usageCoreNanoSeconds) memory=$(printf '%s' "$s" | stat_field workingSetBytes)"
-s=$(crictl statsp -o json "$pod" 2>&1)
-say "pod stats: cpu=$(printf '%s' "$s" | stat_field usageCoreNanoSeconds) memory=$(printf '%s' "$s" | stat_field workingSetBytes)"
+stats() { # WHAT JSON: the CPU and memory figures, and the raw answer when one is missing
+    c=$(printf '%s' "$2" | stat_field usageCoreNanoSeconds)
+    m=$(printf '%s' "$2" | stat_field workingSetBytes)
+    say "$1 stats: cpu=$c memory=$m"
+    [ -n "$c" ] && [ -n "$m" ] || say "$1 stats answer: $(printf '%s' "$2" | tr -d ' \n' | cut -c1-600)"
+}
+stats container "$(crictl stats -o json --id "$ctr" 2>&1)"
+stats pod "$(crictl statsp -o json --id "$pod" 2>&1)"
 
 # --- restart keeps containers ----------------------------------------------------
 say "container pid $pid, crio pid $(systemctl show -p MainPID --value crio.service)"
