@@ -45,7 +45,7 @@ deps:
 run: bin/crio deps
 	exec bin/crio
 
-test: lint test-unit test-race test-integration test-build test-critest test-packages test-nix test-bundle
+test: lint test-unit test-race test-integration test-build test-critest test-packages test-nix test-bundle test-image
 
 # The docs tests render the man pages and check the completion scripts.
 test-unit:

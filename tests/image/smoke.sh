@@ -48,8 +48,8 @@ out=$(crictl update --memory 134217728 --cpu-quota 25000 --cpu-period 100000 "$c
 say "updated limits: $(limits "crio-$ctr.scope" "$cg")"
 # Let the stats collector see the containers run for a moment.
 crictl exec "$ctr" sh -c 'i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done' >/dev/null 2>&1
-stat_field() { # JSON FIELD: the first "value" after FIELD in crictl's JSON
-    tr -d ' \n' | grep -o "\"$1\":{\"value\":\"[0-9]*\"" | head -n1 | grep -o '[0-9]*$' | head -n1
+stat_field() { # FIELD: the first "value" of FIELD in crictl's JSON on stdin
+    tr -d ' \n' | grep -o "\"$1\":{\"value\":\"[0-9]*\"" | head -n1 | tr -dc 0-9
 }
 stats() { # WHAT JSON: the CPU and memory figures, and the raw answer when one is missing
     c=$(printf '%s' "$2" | stat_field usageCoreNanoSeconds)
