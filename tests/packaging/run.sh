@@ -73,6 +73,7 @@ MCG=
 boot() {
     local root=$1 name=$2
     MACHINE=$name
+    LEADER=
     MCG=$UNIFIED/crio-pkgtest-$name-$$
     mkdir "$MCG"
     (
@@ -82,11 +83,20 @@ boot() {
             "$WORK/console-$name.log" </dev/null >/dev/null 2>&1 &
     )
     local i
-    for i in $(seq 100); do
+    for i in $(seq 300); do
         local nsp
         nsp=$(pgrep -f "^systemd-nspawn -q -D $root " | head -n1 || true)
         if [[ -n $nsp ]]; then
-            LEADER=$(ps --ppid "$nsp" -o pid= | head -n1 | tr -d ' ')
+            # nspawn forks an outer child that forks the machine's PID 1
+            # and exits: only a child that is PID 1 of a new PID namespace
+            # is the leader (taking the outer child raced its exit).
+            local c
+            for c in $(ps --ppid "$nsp" -o pid=); do
+                if awk '$1 == "NSpid:" && NF > 2 && $NF == 1 {f = 1} END {exit !f}' "/proc/$c/status" 2>/dev/null; then
+                    LEADER=$c
+                    break
+                fi
+            done
             [[ -n $LEADER ]] && break
         fi
         sleep 0.2
