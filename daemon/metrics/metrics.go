@@ -10,14 +10,16 @@
 package metrics
 
 import (
+	"bytes"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sys/unix"
 )
 
 // Subsystem is CRI-O's prefix: every crio metric is named
@@ -129,7 +131,7 @@ var (
 	defunct = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Subsystem: Subsystem, Name: name(ProcessesDefunct),
 		Help: "Defunct (zombie) processes on the node.",
-	}, func() float64 { return float64(countDefunct("/proc")) })
+	}, func() float64 { return float64(defunctScan.count(time.Now())) })
 
 	networkSetup = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Subsystem: Subsystem, Name: name(NetworkSetupSeconds),
@@ -262,26 +264,72 @@ func sizeLabel(size int64) string {
 	return "+Inf"
 }
 
+// defunctEvery bounds how often a scrape rescans /proc: a scan costs a
+// few milliseconds of CPU with a node full of pods, and zombies are a slow
+// signal (they pile up over minutes), so a scrape within this long of the
+// last scan gets its count.
+const defunctEvery = 10 * time.Second
+
+var defunctScan = &throttledCount{every: defunctEvery, scan: func() int { return countDefunct("/proc") }}
+
+// throttledCount runs scan at most once per every; callers in between get
+// the last result.
+type throttledCount struct {
+	every time.Duration
+	scan  func() int
+
+	mu   sync.Mutex
+	at   time.Time
+	last int
+}
+
+func (c *throttledCount) count(now time.Time) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.at.IsZero() || now.Sub(c.at) >= c.every || now.Before(c.at) {
+		c.last = c.scan()
+		c.at = now
+	}
+	return c.last
+}
+
 // countDefunct counts processes in state Z under procRoot. A process that
 // goes away during the scan is skipped.
+//
+// It runs on every scrape and reads one file per process on the node, so
+// it reads with plain syscalls into one buffer: os.ReadFile's poller
+// registration, fstat and allocation per file made it most of a scrape's
+// CPU time (6.5 ms of crio CPU per scrape with 50 pods).
 func countDefunct(procRoot string) int {
-	entries, err := os.ReadDir(procRoot)
+	d, err := os.Open(procRoot)
 	if err != nil {
 		return 0
 	}
+	defer d.Close()
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		return 0
+	}
+	// The state is the field after "(comm)"; comm is at most 64 bytes
+	// (TASK_COMM_LEN is 16 today), so it is well within the first 256.
+	var buf [256]byte
 	n := 0
-	for _, e := range entries {
-		if e.Name()[0] < '0' || e.Name()[0] > '9' {
+	for _, name := range names {
+		if name[0] < '0' || name[0] > '9' {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(procRoot, e.Name(), "stat"))
+		fd, err := unix.Open(procRoot+"/"+name+"/stat", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			continue
 		}
-		// The state follows the command name in parentheses, which may
-		// itself hold ")" and spaces: find the last one.
-		s := string(b)
-		if i := strings.LastIndexByte(s, ')'); i >= 0 && i+2 < len(s) && s[i+2] == 'Z' {
+		k, err := unix.Read(fd, buf[:])
+		unix.Close(fd)
+		if err != nil || k <= 0 {
+			continue
+		}
+		// comm may itself hold ")" and spaces: find the last one.
+		b := buf[:k]
+		if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) && b[i+2] == 'Z' {
 			n++
 		}
 	}

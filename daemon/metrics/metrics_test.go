@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -9,10 +10,12 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -220,6 +223,56 @@ func TestCountDefunct(t *testing.T) {
 	}
 	if n := countDefunct(root); n != 2 {
 		t.Errorf("countDefunct = %d, want 2", n)
+	}
+}
+
+func TestThrottledCount(t *testing.T) {
+	scans := 0
+	c := &throttledCount{every: 10 * time.Second, scan: func() int { scans++; return scans * 10 }}
+	t0 := time.Unix(1000, 0)
+	for _, step := range []struct {
+		at        time.Duration
+		want      int
+		wantScans int
+	}{
+		{0, 10, 1},                        // the first call scans
+		{5 * time.Second, 10, 1},          // within the interval: the last count
+		{10 * time.Second, 20, 2},         // the interval passed: a new scan
+		{19 * time.Second, 20, 2},         //
+		{-time.Hour, 30, 3},               // the clock went back: scan again
+		{-time.Hour + time.Second, 30, 3}, //
+	} {
+		if got := c.count(t0.Add(step.at)); got != step.want || scans != step.wantScans {
+			t.Errorf("at %v: count %d after %d scans, want %d after %d", step.at, got, scans, step.want, step.wantScans)
+		}
+	}
+}
+
+// The real /proc: a child that exited and is not waited for is counted.
+func TestCountDefunctProc(t *testing.T) {
+	before := countDefunct("/proc")
+	cmd := exec.Command("true")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	stat := fmt.Sprintf("/proc/%d/stat", cmd.Process.Pid)
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		b, err := os.ReadFile(stat)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i := bytes.LastIndexByte(b, ')'); i >= 0 && b[i+2] == 'Z' {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the child never became a zombie: %s", b)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Other processes on the machine may come and go meanwhile.
+	if after := countDefunct("/proc"); after < 1 || after < before {
+		t.Errorf("countDefunct(/proc) = %d with an unreaped child (before: %d)", after, before)
 	}
 }
 
