@@ -13,6 +13,7 @@ import (
 	"github.com/containernetworking/cni/pkg/invoke"
 	types100 "github.com/containernetworking/cni/pkg/types/100"
 
+	"github.com/crio-appliance/crio/daemon/errdefs"
 	"github.com/crio-appliance/crio/daemon/metrics"
 )
 
@@ -152,8 +153,11 @@ func (m *Manager) NetworkReady(context.Context) (bool, string, string) {
 	return false, "NetworkPluginNotReady", "Network plugin returns error: " + m.reason
 }
 
-// ErrNotReady is returned by Setup while no network is configured.
-var ErrNotReady = errors.New("CNI network not ready")
+// ErrNotReady is returned by Setup while no network is configured. It is a
+// failed precondition, not Unknown: the request is fine and will succeed
+// once a configuration appears in network_dir, which is what the kubelet's
+// NetworkReady condition already tells it.
+var ErrNotReady = errdefs.New(errdefs.ErrFailedPrecondition, "CNI network not ready")
 
 func runtimeConf(p Pod) (*libcni.RuntimeConf, error) {
 	for k, v := range map[string]string{"id": p.ID, "name": p.Name, "namespace": p.Namespace, "uid": p.UID} {

@@ -22,6 +22,7 @@ import (
 	"github.com/crio-appliance/crio/daemon/errdefs"
 	"github.com/crio-appliance/crio/daemon/events"
 	"github.com/crio-appliance/crio/daemon/image"
+	"github.com/crio-appliance/crio/daemon/network"
 	"github.com/crio-appliance/crio/daemon/oci"
 	"github.com/crio-appliance/crio/daemon/sandbox"
 	ocispec "github.com/crio-appliance/crio/daemon/spec"
@@ -61,6 +62,7 @@ func TestToStatus(t *testing.T) {
 		{errdefs.Invalid("config.mounts[0].propagation", "bad"), codes.InvalidArgument, "Test: invalid config.mounts[0].propagation: bad"},
 		{fmt.Errorf("validating: %w", errdefs.Invalid("config.log_path", "absolute")), codes.InvalidArgument, ""},
 		{fmt.Errorf("x: %w", sandbox.ErrNotReady), codes.FailedPrecondition, ""},
+		{fmt.Errorf("setting up pod network: %w", network.ErrNotReady), codes.FailedPrecondition, "Test: setting up pod network: CNI network not ready"},
 		{fmt.Errorf("x: %w", container.ErrFailedPrecondition), codes.FailedPrecondition, ""},
 		{fmt.Errorf("x: %w", ocispec.ErrUnsupported), codes.Unimplemented, ""},
 		{fmt.Errorf("x: %w", ocispec.ErrNotFound), codes.NotFound, ""},
