@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/crio-appliance/crio/daemon/errdefs"
@@ -125,5 +126,29 @@ func TestRecordRoundTrip(t *testing.T) {
 	}
 	if err := st.Delete(id); err != nil {
 		t.Fatalf("second delete: %v", err)
+	}
+}
+
+// Stop kills only the init of a container with a PID namespace of its own
+// (the kernel then kills the rest), and every process of its cgroup when
+// the namespace is shared: the record says which.
+func TestOwnPIDNamespace(t *testing.T) {
+	withNS := func(ns ...rspec.LinuxNamespace) *rspec.Spec {
+		return &rspec.Spec{Linux: &rspec.Linux{Namespaces: ns}}
+	}
+	for _, tc := range []struct {
+		name string
+		spec *rspec.Spec
+		want bool
+	}{
+		{"new pid namespace", withNS(rspec.LinuxNamespace{Type: rspec.NetworkNamespace, Path: "/run/netns/x"}, rspec.LinuxNamespace{Type: rspec.PIDNamespace}), true},
+		{"the pod's", withNS(rspec.LinuxNamespace{Type: rspec.PIDNamespace, Path: "/run/crio/ns/pidns/p"}), false},
+		{"the host's (no pid entry)", withNS(rspec.LinuxNamespace{Type: rspec.MountNamespace}), false},
+		{"no linux section", &rspec.Spec{}, false},
+		{"no spec", nil, false},
+	} {
+		if got := ownPIDNamespace(tc.spec); got != tc.want {
+			t.Errorf("%s: ownPIDNamespace = %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
+	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/crio-appliance/crio/daemon/cgroups"
@@ -209,6 +210,7 @@ func (s *Service) create(ctx context.Context, pod *sandbox.Sandbox, cfg *runtime
 		s.log.Warn("container confinement not applied", "id", id, "name", name, "detail", w)
 	}
 	c.StopSignal = res.StopSignal
+	c.OwnPIDNS = ownPIDNamespace(res.Spec)
 	c.UID, c.GID, c.SupplementalGroups = res.UID, res.GID, res.SupplementalGroups
 	for _, m := range res.Mounts {
 		c.Mounts = append(c.Mounts, MountRecord{
@@ -400,4 +402,18 @@ func (s *Service) monitorCgroup(h Handler, pod *sandbox.Sandbox, id string) (*cg
 		return nil, fmt.Errorf("conmon's scope: %w", err)
 	}
 	return cg, nil
+}
+
+// ownPIDNamespace reports whether the spec gives the container a new PID
+// namespace (one with no path to join).
+func ownPIDNamespace(s *rspec.Spec) bool {
+	if s == nil || s.Linux == nil {
+		return false
+	}
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Type == rspec.PIDNamespace {
+			return ns.Path == ""
+		}
+	}
+	return false
 }

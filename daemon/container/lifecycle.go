@@ -99,7 +99,7 @@ func (s *Service) stop(ctx context.Context, e *entry, timeout time.Duration) err
 		e.mu.Unlock()
 		return nil
 	}
-	cid, rt, sig, state := e.c.ID, e.c.Runtime, e.c.StopSignal, e.c.State
+	cid, rt, sig, state, ownNS := e.c.ID, e.c.Runtime, e.c.StopSignal, e.c.State, e.c.OwnPIDNS
 	e.mu.Unlock()
 	h, err := s.handler(rt)
 	if err != nil {
@@ -120,9 +120,14 @@ func (s *Service) stop(ctx context.Context, e *entry, timeout time.Duration) err
 			return ctx.Err()
 		}
 	}
-	// --all: in a shared (pod or host) PID namespace the other processes
-	// of the container survive its init.
-	if err := h.Runtime.Kill(ctx, cid, "KILL", true); err != nil && !stoppedErr(err) {
+	// In a shared (pod or host) PID namespace the other processes of the
+	// container survive its init: --all signals every process in its
+	// cgroup. In a namespace of its own, killing the init is enough and
+	// does not depend on the cgroup: on the v1 hierarchies runc finds the
+	// processes through the devices controller, and systemd moves a
+	// scope's processes to the parent slice in that hierarchy, so the walk
+	// finds nobody there.
+	if err := h.Runtime.Kill(ctx, cid, "KILL", !ownNS); err != nil && !stoppedErr(err) {
 		s.log.Warn("killing container", "id", cid, "error", err)
 	}
 	select {

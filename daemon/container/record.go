@@ -62,6 +62,11 @@ type Container struct {
 
 	Pid        int `json:"pid,omitempty"`
 	MonitorPid int `json:"monitor_pid,omitempty"`
+	// OwnPIDNS: the container has a PID namespace of its own, so killing
+	// its init kills every process in it (the kernel's rule for a
+	// namespace's PID 1) and stop needs no cgroup walk. Records written
+	// before the field existed read false: the walk, as before.
+	OwnPIDNS bool `json:"own_pidns,omitempty"`
 
 	UID                int64         `json:"uid"`
 	GID                int64         `json:"gid"`
