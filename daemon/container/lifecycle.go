@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/crio-appliance/crio/daemon/errdefs"
 	"github.com/crio-appliance/crio/daemon/events"
 	"github.com/crio-appliance/crio/daemon/oci"
@@ -99,7 +101,7 @@ func (s *Service) stop(ctx context.Context, e *entry, timeout time.Duration) err
 		e.mu.Unlock()
 		return nil
 	}
-	cid, rt, sig, state, ownNS := e.c.ID, e.c.Runtime, e.c.StopSignal, e.c.State, e.c.OwnPIDNS
+	cid, rt, sig, state, ownNS, pid := e.c.ID, e.c.Runtime, e.c.StopSignal, e.c.State, e.c.OwnPIDNS, e.c.Pid
 	e.mu.Unlock()
 	h, err := s.handler(rt)
 	if err != nil {
@@ -129,6 +131,13 @@ func (s *Service) stop(ctx context.Context, e *entry, timeout time.Duration) err
 	// finds nobody there.
 	if err := h.Runtime.Kill(ctx, cid, "KILL", !ownNS); err != nil && !stoppedErr(err) {
 		s.log.Warn("killing container", "id", cid, "error", err)
+	}
+	if !ownNS {
+		// The walk may have missed the init too (see above); signal it
+		// directly. The pid cannot belong to another process yet: the
+		// init is the monitor's child, and its pid stays taken until the
+		// monitor reaps it, which is how crio learns of the exit.
+		killInit(pid)
 	}
 	select {
 	case <-e.exited:
@@ -267,4 +276,11 @@ func (s *Service) forPod(podID string, fn func(*entry) error) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// killInit sends SIGKILL to a container's init by pid; gone already is fine.
+func killInit(pid int) {
+	if pid > 1 {
+		_ = unix.Kill(pid, unix.SIGKILL)
+	}
 }
