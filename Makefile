@@ -233,11 +233,24 @@ image:
 	packaging/build.sh amd64
 	image-build/build.sh
 
+# The arm64 node root file system (no kernel: it cannot be boot-tested
+# here): build/image/crio-node-arm64.rootfs.tar.gz, built and checked with
+# qemu-aarch64-static through binfmt_misc.
+.PHONY: rootfs-arm64
+ROOTFS_ARM64_DEPS := debootstrap qemu-user-static binutils
+
+rootfs-arm64:
+	hack/install-deps.sh $(ROOTFS_ARM64_DEPS)
+	packaging/build.sh arm64
+	image-build/rootfs-arm64.sh
+
 # Boot it in QEMU (TCG, OVMF, read-only disk, no network) with an Ignition
-# config: a pod runs from a preloaded image; a bad config keeps crio down.
-test-image: image
+# config: a pod runs from a preloaded image; a bad config keeps crio down;
+# the same on the hybrid cgroup layout. Then the arm64 root file system.
+test-image: image rootfs-arm64
 	hack/install-deps.sh $(IMAGE_TEST_DEPS)
 	tests/image/run.sh
+	tests/image/rootfs-arm64.sh
 
 # ---------------------------------------------------------------------------
 # Release bundle (packaging/bundle/): bundle/crio.<arch>.<version>.tar.gz
