@@ -16,6 +16,14 @@
 #   copyimg     copy.Image into containers-storage in a short-lived process built
 #               against crio's go.mod (same c/image and c/storage versions as
 #               crio; skopeo from Debian has older ones); warm store; wall time
+#   floor       hack/pullfloor: the unavoidable work alone, as fast as Go does
+#               it: manifest, config and every layer fetched at once over
+#               HTTP, each layer streamed through sha256 (blob and diff ID,
+#               both checked), pgzip (c/image's decompressor) and archive/tar
+#               into a fresh directory per layer in $F (same file system as
+#               the stores), all layers overlapping; no fsync. Timed inside
+#               the process, from the first request (as pullonly times only
+#               the RPC); $F is removed (untimed) before every pull.
 #
 # SETTLE=N (seconds; default 0 = skip) adds a second pass of REPS: per image,
 # every contestant's images are removed, then sync and N s of sleep, then one
@@ -28,14 +36,25 @@
 # after 90 s of idling (cold daemon heaps and CPUs), which costs too: on the
 # 2-core VM the settled pulls were not faster, only noisier.
 #
-# Environment: REPS (3), SETTLE (0), BENCH (../shared/bench beside the repo),
+# CONC=N (repetitions; default 0 = skip) adds a pass for four different
+# images pulled at once (CONC_IMAGES: busybox, big, pause and bench/mid:1.0,
+# 3 layers of 10 MiB random data, built and pushed here when missing): per
+# contestant among crio, containerd and floor, the four are removed, then
+# pulled one after the other (each timed; "sequential" is the sum), removed
+# again and pulled concurrently ("concurrent" is the wall time of the set).
+# concurrent/sequential is how much the pulls overlap (1.0: they serialise).
+#
+# Environment: REPS (3), SETTLE (0), CONC (0), BENCH (../shared/bench beside the repo),
 # CRIO_BIN (bin/crio, built when missing), TOOLS (contestants, in this order:
-# "crio containerd skopeo skopeo-warm copyimg"), KEEP=1 keeps the stores.
-# Needs root and, from apt: containerd, skopeo, docker-registry, jq, curl.
+# "crio containerd floor skopeo skopeo-warm copyimg"), KEEP=1 keeps the stores.
+# Needs root and Go; installs what is missing among containerd, skopeo,
+# docker-registry, jq and curl (hack/install-deps.sh; gcc too when the
+# bench images have to be built).
 # All traffic goes to the registry on 127.0.0.1:5001; it is started (and its
 # images built) only when it does not answer, and then stopped at the end.
 # Private paths: /var/tmp/crio-bench-pull, /var/lib/crio-bench-pull,
-# /var/lib/containerd-bench-pull, /var/tmp/scratch-{root,runroot},
+# /var/lib/containerd-bench-pull, /var/lib/crio-bench-pull-floor,
+# /var/tmp/scratch-{root,runroot},
 # /var/tmp/scratch-warm-{root,runroot}, /var/tmp/scratch-lib-{root,runroot}.
 # cribench needs one pod per run; it runs with host networking, so the bench0
 # bridge is neither needed nor touched. Only the PullImage times are used.
@@ -45,12 +64,15 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 BENCH=${BENCH:-$(cd "$REPO/../shared/bench" 2>/dev/null && pwd || echo /work/shared/bench)}
 REPS=${REPS:-3}
 SETTLE=${SETTLE:-0}
-TOOLS=${TOOLS:-crio containerd skopeo skopeo-warm copyimg}
+TOOLS=${TOOLS:-crio containerd floor skopeo skopeo-warm copyimg}
 REG=127.0.0.1:5001
 IMAGES=(bench/busybox:1.35 bench/big:1.0)
+CONC=${CONC:-0}
+read -r -a CONC_IMAGES <<<"${CONC_IMAGES:-bench/busybox:1.35 bench/big:1.0 bench/pause:1.0 bench/mid:1.0}"
 W=/var/tmp/crio-bench-pull
 C=/var/lib/crio-bench-pull
 D=/var/lib/containerd-bench-pull
+F=/var/lib/crio-bench-pull-floor
 S=/var/tmp/scratch-root
 SR=/var/tmp/scratch-runroot
 SW=/var/tmp/scratch-warm-root
@@ -63,7 +85,9 @@ TAGS=containers_image_openpgp,exclude_graphdriver_btrfs
 log() { echo "bench-pull: $*" >&2; }
 die() { log "$*"; exit 1; }
 [ "$(id -u)" = 0 ] || die "run as root"
-for t in containerd skopeo jq curl go; do command -v $t >/dev/null || die "missing $t (apt-get install $t)"; done
+command -v go >/dev/null || die "missing go"
+"$REPO/hack/install-deps.sh" containerd jq curl >&2
+for t in containerd skopeo jq curl; do command -v $t >/dev/null || die "missing $t"; done
 has() { [[ " $TOOLS " == *" $1 "* ]]; }
 
 REG_STARTED=
@@ -73,7 +97,7 @@ cleanup() {
 	stop_daemon "$D" containerd
 	unmount_under "$C" "$D" "$S" "$SR" "$SW" "$SWR" "$L" "$LR"
 	if [ -z "${KEEP:-}" ]; then
-		rm -rf "$C" "$D" "$S" "$SR" "$SW" "$SWR" "$L" "$LR"
+		rm -rf "$C" "$D" "$S" "$SR" "$SW" "$SWR" "$L" "$LR" "$F"
 	fi
 	if [ -n "$REG_STARTED" ]; then "$BENCH/baseline.sh" registry-stop; fi
 }
@@ -201,6 +225,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -208,11 +233,14 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
-// pullonly -endpoint unix:///x.sock [-remove A,B] [IMAGE...]: removes the
-// -remove images (untimed), then pulls each IMAGE and prints its time in ms.
+// pullonly -endpoint unix:///x.sock [-remove A,B] [-concurrent] [IMAGE...]:
+// removes the -remove images (untimed), then pulls each IMAGE and prints its
+// time in ms. With -concurrent the images are pulled at once and each line
+// is "MS IMAGE", then "MS all" for the whole set.
 func main() {
 	ep := flag.String("endpoint", "", "CRI endpoint")
 	rm := flag.String("remove", "", "comma-separated images to remove first")
+	conc := flag.Bool("concurrent", false, "pull the images at once")
 	flag.Parse()
 	conn, err := grpc.NewClient(*ep, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -226,20 +254,42 @@ func main() {
 			_, _ = img.RemoveImage(ctx, &runtimeapi.RemoveImageRequest{Image: &runtimeapi.ImageSpec{Image: r}})
 		}
 	}
-	for _, ref := range flag.Args() {
+	pull := func(ref string) time.Duration {
 		t0 := time.Now()
 		if _, err := img.PullImage(ctx, &runtimeapi.PullImageRequest{Image: &runtimeapi.ImageSpec{Image: ref}}); err != nil {
-			fmt.Fprintln(os.Stderr, err)
+			fmt.Fprintln(os.Stderr, ref+":", err)
 			os.Exit(1)
 		}
-		fmt.Printf("%.1f\n", float64(time.Since(t0).Microseconds())/1000)
+		return time.Since(t0)
 	}
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	if !*conc {
+		for _, ref := range flag.Args() {
+			fmt.Printf("%.1f\n", ms(pull(ref)))
+		}
+		return
+	}
+	t0 := time.Now()
+	times := make([]time.Duration, flag.NArg())
+	var wg sync.WaitGroup
+	for i, ref := range flag.Args() {
+		wg.Go(func() { times[i] = pull(ref) })
+	}
+	wg.Wait()
+	total := time.Since(t0)
+	for i, ref := range flag.Args() {
+		fmt.Printf("%.1f %s\n", ms(times[i]), ref)
+	}
+	fmt.Printf("%.1f all\n", ms(total))
 }
 EOF
 (cd "$BENCH/cribench" && go build -o "$W/pullonly/pullonly" "$W/pullonly/main.go")
 
 if has copyimg; then
 	(cd "$REPO" && CGO_ENABLED=0 go build -tags "$TAGS" -o "$W/copyimg/copyimg" "$W/copyimg/main.go")
+fi
+if has floor; then
+	(cd "$REPO" && CGO_ENABLED=0 go build -o "$W/pullfloor" ./hack/pullfloor)
 fi
 
 # --- registry and images ---------------------------------------------------------
@@ -259,10 +309,56 @@ for img in "${IMAGES[@]}" bench/pause:1.0; do
 	if ! curl -sf -o /dev/null "http://$REG/v2/${img%:*}/manifests/${img#*:}" \
 		-H 'Accept: application/vnd.oci.image.manifest.v1+json'; then
 		log "image $img missing: building the bench images"
+		"$REPO/hack/install-deps.sh" gcc libc6-dev >&2
 		"$BENCH/images/build-images.sh" >&2
 		break
 	fi
 done
+
+# build_mid: bench/mid:1.0, three layers of 10 MiB random data (OCI layout
+# pushed with skopeo, as images/build-images.sh does), for the CONC pass.
+build_mid() {
+	local w=$W/mid-build i d diffid dg cfgd mfd layers=() diffids=()
+	rm -rf "$w"
+	mkdir -p "$w/oci/blobs/sha256"
+	for i in 1 2 3; do
+		d=$w/l$i
+		mkdir -p "$d/data"
+		head -c $((10 * 1024 * 1024)) /dev/urandom >"$d/data/mid$i.bin"
+		tar -C "$d" --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -cf "$w/l$i.tar" .
+		diffid=$(sha256sum <"$w/l$i.tar" | cut -d' ' -f1)
+		gzip -n -1 -c "$w/l$i.tar" >"$w/l$i.tgz"
+		dg=$(sha256sum <"$w/l$i.tgz" | cut -d' ' -f1)
+		layers+=("{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"sha256:$dg\",\"size\":$(stat -c %s "$w/l$i.tgz")}")
+		diffids+=("\"sha256:$diffid\"")
+		mv "$w/l$i.tgz" "$w/oci/blobs/sha256/$dg"
+	done
+	jq -c -n --argjson d "[$(IFS=,; echo "${diffids[*]}")]" \
+		'{architecture:"amd64", os:"linux", created:"1970-01-01T00:00:00Z", config:{Cmd:["sh"]}, rootfs:{type:"layers", diff_ids:$d}}' >"$w/cfg"
+	cfgd=$(sha256sum <"$w/cfg" | cut -d' ' -f1)
+	mv "$w/cfg" "$w/oci/blobs/sha256/$cfgd"
+	jq -c -n --arg c "sha256:$cfgd" --argjson cs "$(stat -c %s "$w/oci/blobs/sha256/$cfgd")" --argjson l "[$(IFS=,; echo "${layers[*]}")]" \
+		'{schemaVersion:2, mediaType:"application/vnd.oci.image.manifest.v1+json",
+		  config:{mediaType:"application/vnd.oci.image.config.v1+json", digest:$c, size:$cs}, layers:$l}' >"$w/mf"
+	mfd=$(sha256sum <"$w/mf" | cut -d' ' -f1)
+	mv "$w/mf" "$w/oci/blobs/sha256/$mfd"
+	echo '{"imageLayoutVersion":"1.0.0"}' >"$w/oci/oci-layout"
+	jq -c -n --arg d "sha256:$mfd" --argjson s "$(stat -c %s "$w/oci/blobs/sha256/$mfd")" \
+		'{schemaVersion:2, manifests:[{mediaType:"application/vnd.oci.image.manifest.v1+json", digest:$d, size:$s,
+		  annotations:{"org.opencontainers.image.ref.name":"1.0"}}]}' >"$w/oci/index.json"
+	skopeo copy --quiet --dest-tls-verify=false "oci:$w/oci:1.0" "docker://$REG/bench/mid:1.0" >&2
+	rm -rf "$w"
+	log "pushed $REG/bench/mid:1.0"
+}
+if [ "$CONC" -gt 0 ]; then
+	for img in "${CONC_IMAGES[@]}"; do
+		if ! curl -sf -o /dev/null "http://$REG/v2/${img%:*}/manifests/${img#*:}" \
+			-H 'Accept: application/vnd.oci.image.manifest.v1+json'; then
+			[ "$img" = bench/mid:1.0 ] || die "image $img missing from $REG"
+			build_mid
+		fi
+	done
+fi
 
 # --- daemons -----------------------------------------------------------------------
 # crio: the bench's CRI-O-format config with private paths; registries.conf
@@ -341,6 +437,7 @@ clear_store() {
 		done
 		;;
 	copyimg) "$W/copyimg/copyimg" -root "$L" -runroot "$LR" -delete "$ALL" ;;
+	floor) rm -rf "$F" ;;
 	esac
 }
 
@@ -361,6 +458,10 @@ pull_one() {
 			-policy "$C/etc/policy.json" "$REG/$img")
 		record "$rep" copyimg "$img" "$(ms_since "$t0")"
 		record "$rep" copyimg-inproc "$img" "$inner"
+		;;
+	floor)
+		inner=$("$W/pullfloor" -registry "$REG" -dest "$F" "$img") || die "pullfloor $img failed"
+		record "$rep" floor "$img" "${inner%% *}"
 		;;
 	esac
 }
@@ -413,6 +514,57 @@ if [ "$SETTLE" -gt 0 ]; then
 	done
 fi
 
+# concurrent REP TOOL: the CONC_IMAGES one after the other, then at once.
+concurrent() {
+	local rep=$1 tool=$2 all sock img t out sum=0 line mode
+	all=$(printf "$REG/%s," "${CONC_IMAGES[@]}")
+	all=${all%,}
+	case $tool in crio) sock=$CRIO_SOCK ;; containerd) sock=$CTRD_SOCK ;; esac
+	for mode in sequential concurrent; do
+		if [ "$tool" = floor ]; then rm -rf "$F"; else "$W/pullonly/pullonly" -endpoint "unix://$sock" -remove "$all"; fi
+		sync
+		if [ $mode = sequential ]; then
+			sum=0
+			for img in "${CONC_IMAGES[@]}"; do
+				if [ "$tool" = floor ]; then
+					rm -rf "$F"
+					out=$("$W/pullfloor" -registry "$REG" -dest "$F" "$img") || die "pullfloor $img failed"
+					t=${out%% *}
+				else
+					t=$("$W/pullonly/pullonly" -endpoint "unix://$sock" "$REG/$img") || die "pullonly $tool $img failed"
+				fi
+				sum=$(awk -v a="$sum" -v b="$t" 'BEGIN {print a + b}')
+			done
+			record "$rep" "$tool" sequential "$sum"
+		else
+			if [ "$tool" = floor ]; then
+				out=$("$W/pullfloor" -registry "$REG" -dest "$F" "${CONC_IMAGES[@]}") || die "pullfloor failed"
+			else
+				# shellcheck disable=SC2046
+				out=$("$W/pullonly/pullonly" -endpoint "unix://$sock" -concurrent $(printf "$REG/%s " "${CONC_IMAGES[@]}")) ||
+					die "pullonly $tool -concurrent failed"
+			fi
+			while read -r t line; do
+				[ "$line" = all ] && line=concurrent || line=${line#"$REG/"}
+				record "$rep" "$tool" "$line" "$t"
+			done <<<"$out"
+		fi
+	done
+}
+if [ "$CONC" -gt 0 ]; then
+	PASS=concurrent-4
+	conc_tools=()
+	for tool in "${order[@]}"; do case $tool in crio | containerd | floor) conc_tools+=("$tool") ;; esac; done
+	for rep in $(seq 1 "$CONC"); do
+		for k in $(seq 0 $((${#conc_tools[@]} - 1))); do
+			tool=${conc_tools[$(((k + rep) % ${#conc_tools[@]}))]}
+			log "$PASS rep $rep $tool (load $(cut -d' ' -f1-3 /proc/loadavg))"
+			ensure_registry
+			concurrent "$rep" "$tool"
+		done
+	done
+fi
+
 # --- medians ------------------------------------------------------------------
 median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.1f\n", (a[NR/2]+a[NR/2+1])/2}'; }
 med() { awk -F'\t' -v p="$1" -v t="$2" -v i="$3" '$1==p && $3==t && $4==i {print $5}' "$RES" | median; }
@@ -422,19 +574,45 @@ cell() { local m; m=$(med "$@"); if [ -n "$m" ]; then printf '%.0f [%s]' "$m" "$
 {
 	echo "Cold pull, ms: median [runs]; crio $("$W/crio" version | awk '/^GitCommit/ {print substr($2, 1, 12) (index($2, "-dirty") ? "-dirty" : "")}'),"\
 		"containerd $(containerd --version | cut -d' ' -f3), skopeo $(skopeo --version | cut -d' ' -f3), REPS=$REPS"
-	for pass in $(cut -f1 "$RES" | uniq); do
+	for pass in $(cut -f1 "$RES" | grep -v '^concurrent' | uniq); do
 		echo
 		echo "### $pass"
 		echo
-		echo "| image | crio | containerd | skopeo (fresh store) | skopeo (warm store) | copyimg (crio's libs) | copyimg, copy.Image only | crio/containerd | crio/skopeo | crio/skopeo-warm |"
-		echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+		echo "| image | crio | containerd | floor | crio/containerd | crio/floor | containerd/floor |"
+		echo "|---|---:|---:|---:|---:|---:|---:|"
 		for img in "${IMAGES[@]}"; do
-			cr=$(med "$pass" crio "$img"); ct=$(med "$pass" containerd "$img"); sk=$(med "$pass" skopeo "$img")
-			sw=$(med "$pass" skopeo-warm "$img")
-			echo "| $img | $(cell "$pass" crio "$img") | $(cell "$pass" containerd "$img") | $(cell "$pass" skopeo "$img")" \
-				"| $(cell "$pass" skopeo-warm "$img") | $(cell "$pass" copyimg "$img") | $(cell "$pass" copyimg-inproc "$img")" \
-				"| $(ratio "$cr" "$ct") | $(ratio "$cr" "$sk") | $(ratio "$cr" "$sw") |"
+			cr=$(med "$pass" crio "$img"); ct=$(med "$pass" containerd "$img"); fl=$(med "$pass" floor "$img")
+			echo "| $img | $(cell "$pass" crio "$img") | $(cell "$pass" containerd "$img") | $(cell "$pass" floor "$img")" \
+				"| $(ratio "$cr" "$ct") | $(ratio "$cr" "$fl") | $(ratio "$ct" "$fl") |"
 		done
+		if has skopeo || has skopeo-warm || has copyimg; then
+			echo
+			echo "| image | skopeo (fresh store) | skopeo (warm store) | copyimg (crio's libs) | copyimg, copy.Image only | crio/skopeo | crio/skopeo-warm |"
+			echo "|---|---:|---:|---:|---:|---:|---:|"
+			for img in "${IMAGES[@]}"; do
+				cr=$(med "$pass" crio "$img"); sk=$(med "$pass" skopeo "$img"); sw=$(med "$pass" skopeo-warm "$img")
+				echo "| $img | $(cell "$pass" skopeo "$img") | $(cell "$pass" skopeo-warm "$img")" \
+					"| $(cell "$pass" copyimg "$img") | $(cell "$pass" copyimg-inproc "$img") | $(ratio "$cr" "$sk") | $(ratio "$cr" "$sw") |"
+			done
+		fi
 	done
+	if [ "$CONC" -gt 0 ]; then
+		pass=concurrent-4
+		echo
+		echo "### $pass: ${CONC_IMAGES[*]}, medians of $CONC [runs]"
+		echo
+		echo "| | crio | containerd | floor | crio/containerd | crio/floor | containerd/floor |"
+		echo "|---|---:|---:|---:|---:|---:|---:|"
+		for row in sequential concurrent "${CONC_IMAGES[@]}"; do
+			cr=$(med "$pass" crio "$row"); ct=$(med "$pass" containerd "$row"); fl=$(med "$pass" floor "$row")
+			echo "| $row | $(cell "$pass" crio "$row") | $(cell "$pass" containerd "$row") | $(cell "$pass" floor "$row")" \
+				"| $(ratio "$cr" "$ct") | $(ratio "$cr" "$fl") | $(ratio "$ct" "$fl") |"
+		done
+		echo
+		echo "concurrent/sequential (1.0 = the four pulls serialise):" \
+			"crio $(ratio "$(med "$pass" crio concurrent)" "$(med "$pass" crio sequential)")," \
+			"containerd $(ratio "$(med "$pass" containerd concurrent)" "$(med "$pass" containerd sequential)")," \
+			"floor $(ratio "$(med "$pass" floor concurrent)" "$(med "$pass" floor sequential)")"
+	fi
 } | tee "$OUT/summary.md"
 log "results in $OUT"
