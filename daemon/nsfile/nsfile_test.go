@@ -3,7 +3,9 @@ package nsfile
 import (
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -110,5 +112,65 @@ func TestPinFailureLeavesNothing(t *testing.T) {
 	}
 	if _, err := Pin(Request{Dir: dir, ID: "../x", Kinds: []Kind{Net}}); err == nil {
 		t.Error("want error for an id with a slash")
+	}
+}
+
+// Visit enters and leaves: inside, fn sees the pod's namespace; after it,
+// every thread (including the one that visited, reused by the runtime) is
+// back in the daemon's. A path of the wrong kind is refused by the kernel.
+func TestVisit(t *testing.T) {
+	needRoot(t)
+	dir := t.TempDir()
+	paths, err := Pin(Request{Dir: dir, ID: "visit", Kinds: []Kind{UTS}, Hostname: "visited-host"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = Unpin(paths[UTS]) })
+	hostName, _ := os.Hostname()
+	// The calling thread's namespace (not /proc/self's: a test before this
+	// one may have wedged the main thread in a pod's namespace with Do).
+	threadNS := func() string {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		ns, _ := os.Readlink("/proc/thread-self/ns/uts")
+		return ns
+	}
+	hostNS := threadNS()
+	for i := 0; i < 20; i++ {
+		var got string
+		if err := Visit(paths[UTS], UTS, func() error {
+			var u unix.Utsname
+			err := unix.Uname(&u)
+			got = unix.ByteSliceToString(u.Nodename[:])
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if got != "visited-host" {
+			t.Fatalf("hostname inside = %q", got)
+		}
+	}
+	// The threads that visited went back to the pool, at home: the
+	// goroutines that run on them next see the host's namespace.
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for i := 0; i < 50; i++ {
+		wg.Go(func() {
+			if ns := threadNS(); ns != hostNS {
+				mu.Lock()
+				t.Errorf("a thread is in %s, not the host's %s", ns, hostNS)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if h, _ := os.Hostname(); h != hostName {
+		t.Errorf("host hostname changed to %q", h)
+	}
+	if err := Visit(paths[UTS], Net, func() error { return nil }); err == nil {
+		t.Error("a UTS namespace file was accepted as a network namespace")
+	}
+	if err := Visit(paths[UTS], "pid", func() error { return nil }); err == nil {
+		t.Error("an unknown kind was accepted")
 	}
 }

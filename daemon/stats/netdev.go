@@ -5,11 +5,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/crio-appliance/crio/daemon/nsfile"
 )
 
 // Interface is one network interface's counters from /proc/net/dev.
@@ -65,56 +66,16 @@ func ParseNetDev(data []byte) []Interface {
 
 // ReadNetNS returns the interface counters of the network namespace pinned
 // at nsPath. /proc/thread-self/net/dev shows the namespace of the calling
-// thread, so a thread enters the pod's namespace, reads it and leaves
-// (sysfs would show the namespace it was mounted in, not the thread's).
-//
-// The work runs on a goroutine of its own, locked to its thread: if the
-// thread cannot return to the daemon's namespace it stays locked, and the
-// Go runtime ends the thread with the goroutine instead of handing a
-// thread in a foreign namespace to other code.
+// thread, so a thread visits the pod's namespace to read it (sysfs would
+// show the namespace it was mounted in, not the thread's).
 func ReadNetNS(nsPath string) ([]Interface, error) {
-	type result struct {
-		ifs []Interface
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		ifs, err := readNetNSLocked(nsPath)
-		ch <- result{ifs, err}
-	}()
-	r := <-ch
-	return r.ifs, r.err
-}
-
-func readNetNSLocked(nsPath string) ([]Interface, error) {
-	target, err := os.Open(nsPath)
+	var data []byte
+	err := nsfile.Visit(nsPath, nsfile.Net, func() (err error) {
+		data, err = readNetDevFile("/proc/thread-self/net/dev")
+		return err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("network namespace: %w", err)
-	}
-	defer target.Close()
-	runtime.LockOSThread()
-	// Opened after locking: this thread's own namespace, to come back to.
-	home, err := os.Open("/proc/thread-self/ns/net")
-	if err != nil {
-		runtime.UnlockOSThread()
-		return nil, fmt.Errorf("network namespace: %w", err)
-	}
-	defer home.Close()
-	// CLONE_NEWNET makes the kernel refuse a file that is not a network
-	// namespace, so a hostile or stale path cannot move the thread into
-	// another kind of namespace.
-	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-		runtime.UnlockOSThread()
-		return nil, fmt.Errorf("enter network namespace %s: %w", nsPath, err)
-	}
-	data, readErr := readNetDevFile("/proc/thread-self/net/dev")
-	if err := unix.Setns(int(home.Fd()), unix.CLONE_NEWNET); err != nil {
-		// Left locked on purpose: the thread dies with this goroutine.
-		return nil, fmt.Errorf("leave network namespace %s: %w", nsPath, err)
-	}
-	runtime.UnlockOSThread()
-	if readErr != nil {
-		return nil, fmt.Errorf("network namespace %s: %w", nsPath, readErr)
+		return nil, fmt.Errorf("network namespace %s: %w", nsPath, err)
 	}
 	return ParseNetDev(data), nil
 }
