@@ -16,83 +16,30 @@
 # (127.0.0.1:5000, started when it does not answer).
 #
 # Environment: REPS (5), CELLS ("50x1 50x4"), BENCH (../shared/bench beside
-# the repo), CRIO_BIN (bin/crio, built when missing; copied).
+# the repo), CRIO_BIN (bin/crio, built when missing; copied). The crio set-up
+# is hack/lib/bench-crio.sh's.
 set -euo pipefail
 
-REPO=$(cd "$(dirname "$0")/.." && pwd)
-BENCH=${BENCH:-$(cd "$REPO/../shared/bench" 2>/dev/null && pwd || echo /work/shared/bench)}
-HARNESS=$(cd "$BENCH/../conformance" && pwd)
+NAME=bench-metrics
+OUT=${1:-}
+# shellcheck source=hack/lib/bench-crio.sh
+. "$(dirname "$0")/lib/bench-crio.sh"
 REPS=${REPS:-5}
 CELLS=${CELLS:-50x1 50x4}
-IMAGE=registry.k8s.io/e2e-test-images/busybox:1.29-2
-W=/var/tmp/crio-bench-metrics
-C=/var/lib/crio-bench-metrics
-CR=/run/crio-bench-metrics
-OUT=${1:-$W/out-$(date +%Y%m%d-%H%M%S)}
 METRICS=127.0.0.1:19537
 
-log() { echo "bench-metrics: $*" >&2; }
-die() { log "$*"; exit 1; }
-[ "$(id -u)" = 0 ] || die "run as root"
-for t in runc conmon jq curl go; do command -v $t >/dev/null || die "missing $t"; done
-
-PID=
 SCRAPER=
-BRIDGE_CREATED=
-unmount_under() {
-	local d m
-	for d in "$@"; do
-		awk -v d="$d" '$5 == d || index($5, d "/") == 1 {print $5}' /proc/self/mountinfo |
-			sort -r | while read -r m; do umount -l "$m"; done
-	done
-}
-stop_crio() {
+stop_scraper() {
 	# The scraper dies of SIGTERM: wait's status is 143, not a failure here.
 	if [ -n "$SCRAPER" ]; then
 		kill "$SCRAPER" 2>/dev/null || true
 		wait "$SCRAPER" 2>/dev/null || true
 	fi
 	SCRAPER=
-	[ -n "$PID" ] || return 0
-	kill -TERM "$PID" 2>/dev/null || true
-	local i
-	for i in $(seq 1 300); do [ -d "/proc/$PID" ] || break; sleep 0.1; done
-	[ -d "/proc/$PID" ] && kill -KILL "$PID"
-	PID=
 }
-cleanup() {
-	set +e
-	stop_crio
-	cp "$C/daemon.log" "$OUT/crio-daemon.log" 2>/dev/null
-	unmount_under "$C" "$CR"
-	rm -rf "$C" "$CR" "$W/podlogs"
-	[ -n "$BRIDGE_CREATED" ] && ip link del bench0
-}
-trap cleanup EXIT
+bench_cleanup_extra() { stop_scraper; }
 
-mkdir -p "$W" "$OUT" "$W/podlogs"
-[ -x "${CRIO_BIN:-$REPO/bin/crio}" ] || make -C "$REPO" bin/crio >&2
-cp "${CRIO_BIN:-$REPO/bin/crio}" "$W/crio"
-(cd "$BENCH/cribench" && go build -o "$W/cribench" .)
-"$HARNESS/registry.sh" status >/dev/null 2>&1 || "$HARNESS/registry.sh" start >&2
-if ! ip link show bench0 >/dev/null 2>&1; then
-	# A fixed MAC, as baseline.sh does: see its ensure_bridge.
-	ip link add bench0 type bridge
-	ip link set bench0 address 02:42:0a:61:00:01
-	ip link set bench0 up
-	BRIDGE_CREATED=1
-fi
-mkdir -p /var/lib/cni-bench/networks
-
-# Configs: the bench's, on private paths; the local test registry.
-mkdir -p "$C/etc/net.d" "$C/etc/crio.conf.d" "$C/etc/off.d" "$C/log" "$CR"
-for f in crio.conf storage.conf; do
-	sed -e "s#/var/lib/crio-bench#$C#g; s#/run/crio-bench#$CR#g; s#/var/log/crio-bench#$C/log#g; s#/etc/crio-bench#$C/etc#g" \
-		"$BENCH/configs/crio/$f" >"$C/etc/$f"
-done
-cp "$BENCH/configs/crio/policy.json" "$C/etc/"
-cp "$HARNESS/registries.conf" "$C/etc/registries.conf"
-cp "$BENCH/configs/cni/10-bench0.conflist" "$C/etc/net.d/"
+bench_setup
 cat >"$C/etc/crio.conf.d/50-metrics.conf" <<EOF
 [crio.metrics]
 enable_metrics = true
@@ -113,51 +60,41 @@ scrape_cost() {
 		'BEGIN {printf "%.2f %.2f\n", t * 1000 / hz / 20, w / 1e6 / 20}' >>"$OUT/scrape-cost.txt"
 }
 
-start_crio() { # VARIANT
-	local dropins=$C/etc/off.d
-	[ "$1" = on ] && dropins=$C/etc/crio.conf.d
-	(cd "$C" && exec setsid env CONTAINERS_STORAGE_CONF="$C/etc/storage.conf" "$W/crio" --config "$C/etc/crio.conf" \
-		--config-dir "$dropins" --registries-conf "$C/etc/registries.conf" >>"$C/daemon.log" 2>&1) &
-	PID=$!
-	"$W/cribench" version -endpoint "unix://$CR/crio.sock" -wait 120s >&2 || die "crio did not start; see $C/daemon.log"
-	if [ "$1" = on ]; then
-		curl -sf "http://$METRICS/metrics" | grep -q '^container_runtime_crio_operations_total' ||
-			die "metrics on, but no container_runtime_crio_operations_total at $METRICS"
-		scrape_cost
-		(while sleep 1; do curl -sf -o /dev/null "http://$METRICS/metrics"; done) &
-		SCRAPER=$!
-	elif curl -sf -o /dev/null "http://$METRICS/metrics"; then
-		die "metrics off, but $METRICS answers"
+start_variant() { # off | on
+	if [ "$1" = off ]; then
+		start_crio "$C/etc/off.d"
+		curl -sf -o /dev/null "http://$METRICS/metrics" && die "metrics off, but $METRICS answers"
+		return 0
 	fi
+	start_crio "$C/etc/crio.conf.d"
+	curl -sf "http://$METRICS/metrics" | grep -q '^container_runtime_crio_operations_total' ||
+		die "metrics on, but no container_runtime_crio_operations_total at $METRICS"
+	scrape_cost
+	(while sleep 1; do curl -sf -o /dev/null "http://$METRICS/metrics"; done) &
+	SCRAPER=$!
 }
 
-# The image once, so no cell pays a pull.
-start_crio off
-"$W/cribench" -endpoint "unix://$CR/crio.sock" -image "$IMAGE" -pods 1 -concurrency 1 -label warmup \
-	-log-dir "$W/podlogs" -json "$W/warmup.json" 2>"$W/warmup.log" || die "warm-up failed; see $W/warmup.log"
+start_variant off
+warm_up
 stop_crio
 
 k=0
 for rep in $(seq 1 "$REPS"); do
 	for j in 0 1; do
 		v=$([ $(((k + j) % 2)) = 0 ] && echo off || echo on)
-		start_crio "$v"
+		start_variant "$v"
 		for cell in $CELLS; do
 			n=${cell%x*} c=${cell#*x}
 			log "metrics $v N=$n C=$c rep $rep (load $(cut -d' ' -f1-3 /proc/loadavg))"
-			"$W/cribench" -endpoint "unix://$CR/crio.sock" -image "$IMAGE" -pods "$n" -concurrency "$c" \
-				-daemon-pid "$PID" -label "metrics-$v" -log-dir "$W/podlogs" \
-				-json "$OUT/metrics-$v-n$n-c$c-r$rep.json" 2>"$OUT/metrics-$v-n$n-c$c-r$rep.log" ||
-				die "cribench failed; see $OUT/metrics-$v-n$n-c$c-r$rep.log"
+			cribench_cell "metrics-$v" "$n" "$c" "$OUT/metrics-$v-n$n-c$c-r$rep.json"
 		done
+		stop_scraper
 		stop_crio
 	done
 	k=$((k + 1))
 done
 
-median() { sort -g | awk '{a[NR]=$1} END {if (NR == 0) print ""; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 m() { for f in "$OUT/metrics-$1-n$2-c$3"-r*.json; do jq -r "$4 // empty" "$f"; done | median; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a == "" || b == "" || b <= 0) print "–"; else printf "%.3f\n", a/b}'; }
 {
 	echo "crio $("$W/crio" version | awk '/^GitCommit/ {print substr($2, 1, 12)}'); medians of $REPS runs per variant, alternated"
 	echo

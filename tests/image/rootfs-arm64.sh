@@ -17,18 +17,8 @@ TARBALL=${TARBALL:-$ROOT/build/image/crio-node-arm64.rootfs.tar.gz}
     { echo "rootfs-arm64.sh: qemu-aarch64 is not registered with binfmt_misc (image-build/rootfs-arm64.sh does it)" >&2; exit 2; }
 WORK=$(mktemp -d /var/tmp/crio-rootfs-arm64.XXXXXX)
 r=$WORK/root
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); echo "    ok: $*"; }
-fail() { failed=$((failed + 1)); echo "    FAIL: $*" >&2; }
-check() { # DESCRIPTION COMMAND...
-    local what=$1
-    shift
-    if "$@" >"$WORK/check.out" 2>&1; then ok "$what"; else
-        fail "$what"
-        sed 's/^/        /' "$WORK/check.out" | tail -n 20 >&2
-    fi
-}
+# shellcheck source=tests/image/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cleanup() {
     local rc=$?
     umount "$r/proc" 2>/dev/null || true

@@ -35,20 +35,10 @@ for f in "$OVMF_CODE" "$OVMF_VARS"; do [[ -f $f ]] || { echo "run.sh: $f missing
 command -v qemu-system-x86_64 >/dev/null || { echo "run.sh: qemu-system-x86_64 missing (apt-get install qemu-system-x86)" >&2; exit 2; }
 command -v mcopy >/dev/null || { echo "run.sh: mcopy missing (apt-get install mtools)" >&2; exit 2; }
 WORK=$(mktemp -d /var/tmp/crio-imgtest.XXXXXX)
-passed=0
-failed=0
 QEMU_PID=
 log() { echo "==> [$(date -u +%H:%M:%S)] $*"; }
-ok() { passed=$((passed + 1)); echo "    ok: $*"; }
-fail() { failed=$((failed + 1)); echo "    FAIL: $*" >&2; }
-check() { # DESCRIPTION COMMAND...
-    local what=$1
-    shift
-    if "$@" >"$WORK/check.out" 2>&1; then ok "$what"; else
-        fail "$what"
-        sed 's/^/        /' "$WORK/check.out" | tail -n 20 >&2
-    fi
-}
+# shellcheck source=tests/image/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cleanup() {
     local rc=$?
     [[ -n $QEMU_PID ]] && kill "$QEMU_PID" 2>/dev/null || true

@@ -1,0 +1,106 @@
+# hack/lib/bench-crio.sh: one crio on private paths for the pod benchmarks
+# (hack/bench-metrics.sh, hack/bench-podfloor.sh). Sourced, after NAME is set
+# (the private paths are /var/tmp/crio-NAME, /var/lib/crio-NAME and
+# /run/crio-NAME).
+#
+# bench_setup copies the crio binary, builds cribench, starts the
+# conformance harness's local registry when it does not answer (busybox
+# comes from 127.0.0.1:5000), makes the bench0 bridge (10.97.0.0/16, removed
+# at the end if made here) and writes the bench's CRI-O-format configs with
+# the paths rewritten: $C/etc/crio.conf, storage.conf, policy.json,
+# registries.conf, net.d/10-bench0.conflist, and two empty drop-in
+# directories, $C/etc/crio.conf.d and $C/etc/off.d.
+# start_crio [DROPIN_DIR] starts it (PID; the socket is $CR/crio.sock) and
+# waits for Version; stop_crio stops it; warm_up pulls the image with one
+# pod. The EXIT trap stops crio, unmounts and removes the private paths and
+# calls bench_cleanup_extra when the script defines it.
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BENCH=${BENCH:-$(cd "$REPO/../shared/bench" 2>/dev/null && pwd || echo /work/shared/bench)}
+HARNESS=$(cd "$BENCH/../conformance" && pwd)
+IMAGE=registry.k8s.io/e2e-test-images/busybox:1.29-2
+W=/var/tmp/crio-$NAME
+C=/var/lib/crio-$NAME
+CR=/run/crio-$NAME
+OUT=${OUT:-$W/out-$(date +%Y%m%d-%H%M%S)}
+
+log() { echo "$NAME: $*" >&2; }
+die() { log "$*"; exit 1; }
+[ "$(id -u)" = 0 ] || die "run as root"
+for t in runc conmon jq curl go; do command -v $t >/dev/null || die "missing $t"; done
+
+PID=
+BRIDGE_CREATED=
+unmount_under() {
+	local d m
+	for d in "$@"; do
+		awk -v d="$d" '$5 == d || index($5, d "/") == 1 {print $5}' /proc/self/mountinfo |
+			sort -r | while read -r m; do umount -l "$m"; done
+	done
+}
+stop_crio() {
+	[ -n "$PID" ] || return 0
+	kill -TERM "$PID" 2>/dev/null || true
+	local i
+	for i in $(seq 1 300); do [ -d "/proc/$PID" ] || break; sleep 0.1; done
+	[ -d "/proc/$PID" ] && kill -KILL "$PID"
+	PID=
+}
+bench_cleanup() {
+	set +e
+	declare -F bench_cleanup_extra >/dev/null && bench_cleanup_extra
+	stop_crio
+	cp "$C/daemon.log" "$OUT/crio-daemon.log" 2>/dev/null
+	unmount_under "$C" "$CR"
+	rm -rf "$C" "$CR" "$W/podlogs"
+	[ -n "$BRIDGE_CREATED" ] && ip link del bench0
+}
+trap bench_cleanup EXIT
+
+bench_setup() {
+	mkdir -p "$W" "$OUT" "$W/podlogs"
+	[ -x "${CRIO_BIN:-$REPO/bin/crio}" ] || make -C "$REPO" bin/crio >&2
+	cp "${CRIO_BIN:-$REPO/bin/crio}" "$W/crio"
+	(cd "$BENCH/cribench" && go build -o "$W/cribench" .)
+	"$HARNESS/registry.sh" status >/dev/null 2>&1 || "$HARNESS/registry.sh" start >&2
+	if ! ip link show bench0 >/dev/null 2>&1; then
+		# A fixed MAC, as baseline.sh does: see its ensure_bridge.
+		ip link add bench0 type bridge
+		ip link set bench0 address 02:42:0a:61:00:01
+		ip link set bench0 up
+		BRIDGE_CREATED=1
+	fi
+	mkdir -p /var/lib/cni-bench/networks
+	mkdir -p "$C/etc/net.d" "$C/etc/crio.conf.d" "$C/etc/off.d" "$C/log" "$CR"
+	local f
+	for f in crio.conf storage.conf; do
+		sed -e "s#/var/lib/crio-bench#$C#g; s#/run/crio-bench#$CR#g; s#/var/log/crio-bench#$C/log#g; s#/etc/crio-bench#$C/etc#g" \
+			"$BENCH/configs/crio/$f" >"$C/etc/$f"
+	done
+	cp "$BENCH/configs/crio/policy.json" "$C/etc/"
+	cp "$HARNESS/registries.conf" "$C/etc/registries.conf"
+	cp "$BENCH/configs/cni/10-bench0.conflist" "$C/etc/net.d/"
+}
+
+start_crio() { # [DROPIN_DIR]
+	(cd "$C" && exec setsid env CONTAINERS_STORAGE_CONF="$C/etc/storage.conf" "$W/crio" --config "$C/etc/crio.conf" \
+		--config-dir "${1:-$C/etc/off.d}" --registries-conf "$C/etc/registries.conf" >>"$C/daemon.log" 2>&1) &
+	PID=$!
+	"$W/cribench" version -endpoint "unix://$CR/crio.sock" -wait 120s >&2 || die "crio did not start; see $C/daemon.log"
+}
+
+# warm_up: the image once, so no cell pays a pull.
+warm_up() {
+	"$W/cribench" -endpoint "unix://$CR/crio.sock" -image "$IMAGE" -pods 1 -concurrency 1 -label warmup \
+		-log-dir "$W/podlogs" -json "$W/warmup.json" 2>"$W/warmup.log" || die "warm-up failed; see $W/warmup.log"
+}
+
+# cribench_cell LABEL N C JSON: N pods at concurrency C against the running crio.
+cribench_cell() {
+	"$W/cribench" -endpoint "unix://$CR/crio.sock" -image "$IMAGE" -pods "$2" -concurrency "$3" \
+		-daemon-pid "$PID" -label "$1" -log-dir "$W/podlogs" -json "$4" 2>"${4%.json}.log" ||
+		die "cribench failed; see ${4%.json}.log"
+}
+
+median() { sort -g | awk '{a[NR]=$1} END {if (NR == 0) print ""; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a == "" || b == "" || b <= 0) print "–"; else printf "%.3f\n", a/b}'; }
