@@ -35,13 +35,8 @@ func TestPinAndUnpin(t *testing.T) {
 		}
 	}
 	// The hostname was set inside the UTS namespace only.
-	var got string
-	if err := Do(paths[UTS], UTS, func() error {
-		var u unix.Utsname
-		err := unix.Uname(&u)
-		got = unix.ByteSliceToString(u.Nodename[:])
-		return err
-	}); err != nil {
+	got, err := nodenameVia(Do, paths[UTS])
+	if err != nil {
 		t.Fatal(err)
 	}
 	if got != "pinned-host" {
@@ -137,13 +132,8 @@ func TestVisit(t *testing.T) {
 	}
 	hostNS := threadNS()
 	for i := 0; i < 20; i++ {
-		var got string
-		if err := Visit(paths[UTS], UTS, func() error {
-			var u unix.Utsname
-			err := unix.Uname(&u)
-			got = unix.ByteSliceToString(u.Nodename[:])
-			return err
-		}); err != nil {
+		got, err := nodenameVia(Visit, paths[UTS])
+		if err != nil {
 			t.Fatal(err)
 		}
 		if got != "visited-host" {
@@ -173,4 +163,17 @@ func TestVisit(t *testing.T) {
 	if err := Visit(paths[UTS], "pid", func() error { return nil }); err == nil {
 		t.Error("an unknown kind was accepted")
 	}
+}
+
+// nodenameVia reads the host name inside the UTS namespace at path, entered
+// with enter (Do or Visit).
+func nodenameVia(enter func(string, Kind, func() error) error, path string) (string, error) {
+	var got string
+	err := enter(path, UTS, func() error {
+		var u unix.Utsname
+		err := unix.Uname(&u)
+		got = unix.ByteSliceToString(u.Nodename[:])
+		return err
+	})
+	return got, err
 }
