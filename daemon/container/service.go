@@ -443,14 +443,8 @@ type Filter struct {
 
 // List returns copies of the matching containers, oldest first.
 func (s *Service) List(f Filter) []*Container {
-	s.mu.Lock()
-	entries := make([]*entry, 0, len(s.byID))
-	for _, e := range s.byID {
-		entries = append(entries, e)
-	}
-	s.mu.Unlock()
 	var out []*Container
-	for _, e := range entries {
+	for _, e := range state.Values(&s.mu, s.byID) {
 		e.mu.Lock()
 		if !e.removed && matches(e.c, f) {
 			out = append(out, e.c.clone())
@@ -472,12 +466,7 @@ func matches(c *Container, f Filter) bool {
 		return false
 	}
 	labels := c.Config.GetLabels()
-	for k, v := range f.Labels {
-		if got, ok := labels[k]; !ok || got != v {
-			return false
-		}
-	}
-	return true
+	return state.LabelsMatch(labels, f.Labels)
 }
 
 // handler returns the runtime handler of a container record.

@@ -658,14 +658,8 @@ type Filter struct {
 
 // List returns copies of the pods that match f, oldest first.
 func (s *Service) List(f Filter) []*Sandbox {
-	s.mu.Lock()
-	entries := make([]*entry, 0, len(s.byID))
-	for _, e := range s.byID {
-		entries = append(entries, e)
-	}
-	s.mu.Unlock()
 	var out []*Sandbox
-	for _, e := range entries {
+	for _, e := range state.Values(&s.mu, s.byID) {
 		e.mu.Lock()
 		sb, removed := e.sb, e.removed
 		if !removed && matches(sb, f) {
@@ -685,12 +679,7 @@ func matches(sb *Sandbox, f Filter) bool {
 		return false
 	}
 	labels := sb.Config.GetLabels()
-	for k, v := range f.Labels {
-		if got, ok := labels[k]; !ok || got != v {
-			return false
-		}
-	}
-	return true
+	return state.LabelsMatch(labels, f.Labels)
 }
 
 // Hold keeps pod id from being stopped, removed or changed until release

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 )
 
 // NewID returns a fresh 64-hex-digit id, the form CRI-O and containerd use
@@ -240,4 +241,27 @@ func LookupPrefix[V any](m map[string]V, id string) (V, bool) {
 		return zero, false
 	}
 	return found, true
+}
+
+// Values returns m's values, read under mu, so that a List can then look at
+// each one under its own lock without holding the service's.
+func Values[V any](mu sync.Locker, m map[string]V) []V {
+	mu.Lock()
+	defer mu.Unlock()
+	out := make([]V, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	return out
+}
+
+// LabelsMatch reports whether have holds every key of want with its value
+// (the CRI's label selector; an empty want matches everything).
+func LabelsMatch(have, want map[string]string) bool {
+	for k, v := range want {
+		if got, ok := have[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
 }

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -166,5 +168,44 @@ func TestStampVersion(t *testing.T) {
 	}
 	if _, err := stampVersion([]byte(`[1]`)); err == nil {
 		t.Error("a JSON array was stamped")
+	}
+}
+
+func TestValues(t *testing.T) {
+	var mu sync.Mutex
+	got := Values(&mu, map[string]int{"a": 1, "b": 2, "c": 3})
+	slices.Sort(got)
+	if !slices.Equal(got, []int{1, 2, 3}) {
+		t.Errorf("Values = %v", got)
+	}
+	if !mu.TryLock() {
+		t.Fatal("Values left the lock held")
+	}
+	mu.Unlock()
+	if got := Values(&mu, map[string]int(nil)); len(got) != 0 {
+		t.Errorf("Values(nil) = %v", got)
+	}
+}
+
+func TestLabelsMatch(t *testing.T) {
+	have := map[string]string{"app": "web", "tier": "front", "empty": ""}
+	for _, tc := range []struct {
+		want  map[string]string
+		match bool
+	}{
+		{nil, true},
+		{map[string]string{"app": "web"}, true},
+		{map[string]string{"app": "web", "tier": "front"}, true},
+		{map[string]string{"empty": ""}, true},
+		{map[string]string{"app": "db"}, false},
+		{map[string]string{"missing": ""}, false},
+		{map[string]string{"app": "web", "missing": "x"}, false},
+	} {
+		if got := LabelsMatch(have, tc.want); got != tc.match {
+			t.Errorf("LabelsMatch(%v) = %v, want %v", tc.want, got, tc.match)
+		}
+	}
+	if !LabelsMatch(nil, nil) || LabelsMatch(nil, map[string]string{"a": "b"}) {
+		t.Error("nil labels")
 	}
 }
