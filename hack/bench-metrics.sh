@@ -8,14 +8,15 @@
 # ../shared/bench/configs/crio, paths rewritten, the bridge bench0 on
 # 10.97.0.0/16), restarted between the two variants: "off" (the bench config,
 # enable_metrics = false) and "on" (a drop-in with enable_metrics = true on
-# 127.0.0.1:19537, every collector, and the endpoint scraped every second
-# while the variant runs: Prometheus scrapes every 15 to 60 s, so this costs
-# more than a real scraper). The order of the variants alternates every
+# 127.0.0.1:19537, every collector, and the endpoint scraped every
+# SCRAPE_INTERVAL seconds while the variant runs: 1 by default, a stress
+# test, as Prometheus scrapes every 15 to 60 s). The order of the variants
+# alternates every
 # repetition; cribench runs N pods at concurrency C for each cell of CELLS.
 # The busybox test image comes from the conformance harness's local registry
 # (127.0.0.1:5000, started when it does not answer).
 #
-# Environment: REPS (5), CELLS ("50x1 50x4"), BENCH (../shared/bench beside
+# Environment: REPS (5), CELLS ("50x1 50x4"), SCRAPE_INTERVAL (1), BENCH (../shared/bench beside
 # the repo), CRIO_BIN (bin/crio, built when missing; copied). The crio set-up
 # is hack/lib/bench-crio.sh's.
 set -euo pipefail
@@ -27,6 +28,7 @@ OUT=${1:-}
 REPS=${REPS:-5}
 CELLS=${CELLS:-50x1 50x4}
 METRICS=127.0.0.1:19537
+SCRAPE_INTERVAL=${SCRAPE_INTERVAL:-1}
 
 SCRAPER=
 stop_scraper() {
@@ -70,7 +72,7 @@ start_variant() { # off | on
 	curl -sf "http://$METRICS/metrics" | grep -q '^container_runtime_crio_operations_total' ||
 		die "metrics on, but no container_runtime_crio_operations_total at $METRICS"
 	scrape_cost
-	(while sleep 1; do curl -sf -o /dev/null "http://$METRICS/metrics"; done) &
+	(while sleep "$SCRAPE_INTERVAL"; do curl -sf -o /dev/null "http://$METRICS/metrics"; done) &
 	SCRAPER=$!
 }
 
@@ -98,7 +100,7 @@ m() { for f in "$OUT/metrics-$1-n$2-c$3"-r*.json; do jq -r "$4 // empty" "$f"; d
 {
 	echo "crio $("$W/crio" version | awk '/^GitCommit/ {print substr($2, 1, 12)}'); medians of $REPS runs per variant, alternated"
 	echo
-	echo "| metric | metrics off | metrics on (scraped every 1 s) | on ÷ off |"
+	echo "| metric | metrics off | metrics on (scraped every $SCRAPE_INTERVAL s) | on ÷ off |"
 	echo "|---|---:|---:|---:|"
 	for cell in $CELLS; do
 		n=${cell%x*} c=${cell#*x}
