@@ -11,14 +11,14 @@
 # 127.0.0.1:19537, every collector, and the endpoint scraped every
 # SCRAPE_INTERVAL seconds while the variant runs: 1 by default, a stress
 # test, as Prometheus scrapes every 15 to 60 s). The order of the variants
-# alternates every
-# repetition; cribench runs N pods at concurrency C for each cell of CELLS.
+# alternates every repetition; cribench runs N pods at concurrency C for
+# each cell of CELLS.
 # The busybox test image comes from the conformance harness's local registry
 # (127.0.0.1:5000, started when it does not answer).
 #
-# Environment: REPS (5), CELLS ("50x1 50x4"), SCRAPE_INTERVAL (1), BENCH (../shared/bench beside
-# the repo), CRIO_BIN (bin/crio, built when missing; copied). The crio set-up
-# is hack/lib/bench-crio.sh's.
+# Environment: REPS (5), CELLS ("50x1 50x4"), SCRAPE_INTERVAL (1), BENCH
+# (../shared/bench beside the repo), CRIO_BIN (bin/crio, built when missing;
+# copied). The crio set-up is hack/lib/bench-crio.sh's.
 set -euo pipefail
 
 NAME=bench-metrics
@@ -69,7 +69,9 @@ start_variant() { # off | on
 		return 0
 	fi
 	start_crio "$C/etc/crio.conf.d"
-	curl -sf "http://$METRICS/metrics" | grep -q '^container_runtime_crio_operations_total' ||
+	# To a file first: grep -q quits at the first match, and under pipefail
+	# the curl it leaves writing into a closed pipe fails the test.
+	curl -sf -o "$W/scrape.txt" "http://$METRICS/metrics" && grep -q '^container_runtime_crio_operations_total' "$W/scrape.txt" ||
 		die "metrics on, but no container_runtime_crio_operations_total at $METRICS"
 	scrape_cost
 	(while sleep "$SCRAPE_INTERVAL"; do curl -sf -o /dev/null "http://$METRICS/metrics"; done) &
