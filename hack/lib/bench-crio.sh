@@ -89,10 +89,14 @@ start_crio() { # [DROPIN_DIR]
 	"$W/cribench" version -endpoint "unix://$CR/crio.sock" -wait 120s >&2 || die "crio did not start; see $C/daemon.log"
 }
 
-# warm_up: the image once, so no cell pays a pull.
+# warm_up: the image pulled once with crictl (the conformance harness's,
+# installed by its install-tools.sh), so no cell pays a pull: cribench
+# removes at its end only the images it pulled itself.
 warm_up() {
-	"$W/cribench" -endpoint "unix://$CR/crio.sock" -image "$IMAGE" -pods 1 -concurrency 1 -label warmup \
-		-log-dir "$W/podlogs" -json "$W/warmup.json" 2>"$W/warmup.log" || die "warm-up failed; see $W/warmup.log"
+	local crictl=${CRICTL:-/opt/critools/crictl}
+	[ -x "$crictl" ] || "$HARNESS/install-tools.sh" >&2
+	"$crictl" --runtime-endpoint "unix://$CR/crio.sock" --image-endpoint "unix://$CR/crio.sock" pull "$IMAGE" >"$W/warmup.log" 2>&1 ||
+		die "warm-up pull failed; see $W/warmup.log"
 }
 
 # cribench_cell LABEL N C JSON: N pods at concurrency C against the running crio.
