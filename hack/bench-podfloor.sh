@@ -10,7 +10,7 @@
 # and the busybox test image from the local registry.
 # floor: hack/podfloor, the same pods done directly: a pinned network
 # namespace, libcni ADD of the same conflist, an overlay mount of the same
-# image layers (the diff directories of crio's own store), config.json from
+# image layers (copies of the diff directories of crio's store), config.json from
 # runtime-tools and `runc run --detach`.
 # Both run N pods at concurrency C for each cell of CELLS, REPS times, the
 # order alternating; crio keeps running (idle) while the floor runs.
@@ -29,7 +29,7 @@ F=$W/floor-state
 
 bench_cleanup_extra() {
 	unmount_under "$F"
-	rm -rf "$F"
+	rm -rf "$F" "$W/floor-layers"
 	local d
 	for d in /sys/fs/cgroup/*/podfloor /sys/fs/cgroup/unified/podfloor; do
 		[ -d "$d" ] && rmdir "$d" 2>/dev/null
@@ -42,13 +42,17 @@ bench_setup
 start_crio
 warm_up
 
-# The image's layers in crio's store, topmost first: the floor's lowerdir.
+# The image's layers from crio's store, topmost first, copied (cribench may
+# remove the image between cells): the floor's lowerdir.
 G=$C/storage
 top=$(jq -r --arg i "$IMAGE" '.[] | select((.names // []) | any(. == $i)) | .layer' "$G/overlay-images/images.json")
 [ -n "$top" ] || die "$IMAGE is not in $G"
 LOWER=
+rm -rf "$W/floor-layers"
 while [ -n "$top" ] && [ "$top" != null ]; do
-	LOWER=${LOWER:+$LOWER:}$G/overlay/$top/diff
+	mkdir -p "$W/floor-layers/$top"
+	cp -a "$G/overlay/$top/diff" "$W/floor-layers/$top/"
+	LOWER=${LOWER:+$LOWER:}$W/floor-layers/$top/diff
 	top=$(jq -r --arg l "$top" '.[] | select(.id == $l) | .parent // empty' "$G/overlay-layers/layers.json")
 done
 log "floor lowerdir: $LOWER"
