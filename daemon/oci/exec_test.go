@@ -43,43 +43,11 @@ func TestExecProcessFromSpec(t *testing.T) {
 	}
 }
 
-func TestParseCRILog(t *testing.T) {
-	dir := t.TempDir()
-	p := filepath.Join(dir, "log")
-	os.WriteFile(p, []byte("2026-01-01T00:00:00.1Z stdout F hello\n"+
-		"2026-01-01T00:00:00.2Z stderr P par\n"+
-		"2026-01-01T00:00:00.3Z stderr F tial\n"+
-		"2026-01-01T00:00:00.4Z stdout P no newline\n"+
-		"garbage\n"+
-		"2026-01-01T00:00:00.5Z stdout F \n"), 0o600)
-	var res ExecSyncResult
-	if err := readCRILog(p, 1<<20, &res); err != nil {
-		t.Fatal(err)
-	}
-	if string(res.Stdout) != "hello\nno newline\n" || string(res.Stderr) != "partial\n" {
-		t.Fatalf("stdout %q stderr %q", res.Stdout, res.Stderr)
-	}
-	res = ExecSyncResult{}
-	if err := readCRILog(p, 3, &res); err != nil || string(res.Stdout) != "hel" || !res.StdoutTruncated {
-		t.Fatalf("capped: %q %v %v", res.Stdout, res.StdoutTruncated, err)
-	}
-}
-
-// modes runs a test with ExecSync through runc alone and through conmon.
+// modes runs a test with ExecSync against a running container.
 func modes(t *testing.T, f func(t *testing.T, rt *Runtime, c *ctr)) {
 	e := newEnv(t)
 	c := e.run("sleep", "1000")
-	for _, monitor := range []bool{false, true} {
-		name := "runc"
-		if monitor {
-			name = "conmon"
-		}
-		t.Run(name, func(t *testing.T) {
-			rt := *e.rt
-			rt.cfg.ExecSyncWithMonitor = monitor
-			f(t, &rt, c)
-		})
-	}
+	f(t, e.rt, c)
 }
 
 func execSync(t *testing.T, rt *Runtime, c *ctr, timeout time.Duration, maxOut int, args ...string) (*ExecSyncResult, error) {
@@ -131,9 +99,6 @@ func procsWith(args ...string) []string {
 func TestExecSyncTimeoutKills(t *testing.T) {
 	modes(t, func(t *testing.T, rt *Runtime, c *ctr) {
 		marker := "4242"
-		if rt.cfg.ExecSyncWithMonitor {
-			marker = "4343"
-		}
 		start := time.Now()
 		// The shell forks sleep: the whole process group must go.
 		_, err := execSync(t, rt, c, time.Second, 0, "sh", "-c", "sleep "+marker+"; echo never")
@@ -178,14 +143,6 @@ func TestExecSyncOutputBounded(t *testing.T) {
 			"i=0; while [ $i -lt 3072 ]; do echo "+strings.Repeat("x", 1023)+"; echo "+strings.Repeat("y", 1023)+" >&2; i=$((i+1)); done; exit 4")
 		if err != nil {
 			t.Fatal(err)
-		}
-		if rt.cfg.ExecSyncWithMonitor {
-			// conmon's log limit drops the oldest output without a
-			// trace: only the bound holds.
-			if len(res.Stdout) > 1<<20 || len(res.Stderr) > 1<<20 || res.ExitCode != 4 {
-				t.Fatalf("stdout %d, stderr %d, code %d", len(res.Stdout), len(res.Stderr), res.ExitCode)
-			}
-			return
 		}
 		if len(res.Stdout) != 1<<20 || len(res.Stderr) != 1<<20 || !res.StdoutTruncated || !res.StderrTruncated || res.ExitCode != 4 {
 			t.Fatalf("stdout %d (truncated %v), stderr %d (truncated %v), code %d",

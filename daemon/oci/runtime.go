@@ -45,10 +45,6 @@ type Config struct {
 	LogSizeMax int64
 	// NoSyncLog skips conmon's fsync of the log at exit.
 	NoSyncLog bool
-	// ExecSyncWithMonitor runs ExecSync through conmon's exec mode, as
-	// CRI-O does, instead of running the runtime's exec directly (the
-	// default: it costs less memory per call, see exec_bench_test.go).
-	ExecSyncWithMonitor bool
 	// CommandTimeout bounds one runtime invocation (start, kill, state,
 	// delete); 0 means 2 minutes.
 	CommandTimeout time.Duration
