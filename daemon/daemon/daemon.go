@@ -54,6 +54,10 @@ type Services struct {
 	// Streams serves ExecSync, Exec, Attach and PortForward; nil leaves
 	// them Unimplemented.
 	Streams server.StreamService
+	// Reload, on SIGHUP, makes the services re-read what they cache from
+	// files outside crio's configuration (registries.conf and its
+	// drop-ins); nil does nothing.
+	Reload func()
 	// Close releases what the services hold (storage locks, watchers). It
 	// runs at stop after both servers have stopped; the clean-shutdown
 	// marker is written only when it succeeds.

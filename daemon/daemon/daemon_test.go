@@ -245,6 +245,8 @@ func TestReloadLogLevel(t *testing.T) {
 		loads = loads[1:]
 		return f()
 	}})
+	registryReloads := 0
+	d.services.Reload = func() { registryReloads++ }
 	if lv.Level() != slog.LevelInfo {
 		t.Fatalf("start level %v", lv.Level())
 	}
@@ -278,6 +280,10 @@ func TestReloadLogLevel(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "log_levl") || d.Config() != cur || lv.Level() != slog.LevelDebug {
 		t.Error("bad reload changed the running configuration or was not logged")
+	}
+	// The registries are re-read on every SIGHUP, the bad one included.
+	if registryReloads != 2 || !strings.Contains(logs.String(), "registries configuration reloaded") {
+		t.Errorf("registries reloaded %d times, want 2", registryReloads)
 	}
 }
 

@@ -18,8 +18,14 @@ const logLevelKey = "crio.runtime.log_level"
 // Reload re-reads the configuration from the original sources and applies
 // what can change at run time: log_level. Other changed keys are logged as
 // needing a restart and are not shown by /config until then. On error the
-// running configuration stays as it was.
+// running configuration stays as it was. registries.conf and its drop-ins
+// are re-read by the next pulls either way, as CRI-O does on SIGHUP: they
+// are separate files, and a typo in crio.conf should not pin old mirrors.
 func (d *Daemon) Reload() error {
+	if d.services.Reload != nil {
+		d.services.Reload()
+		d.log.Info("registries configuration reloaded: the next pulls read registries.conf and its drop-ins again")
+	}
 	next, err := d.opts.Load(d.opts.Sources)
 	if err != nil {
 		d.log.Error("configuration reload failed; keeping the running configuration", "error", err)

@@ -144,6 +144,7 @@ func build(_ context.Context, env daemon.Env) (daemon.Services, error) {
 		Stats:      st,
 		Resources:  server.ResourceServices{Containers: ctrs, Pods: pods},
 		Streams:    streams,
+		Reload:     images.ReloadRegistries,
 		Close: func(context.Context) error {
 			streams.Close() // ends the streams (execs are killed) first
 			st.Close()
