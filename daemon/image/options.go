@@ -70,14 +70,12 @@ type Options struct {
 	// DefaultTransport is the transport prefix for pulled names. Only
 	// "docker://" is supported, as it is the only one the CRI can express.
 	DefaultTransport string
-	// PreviousShutdown says how the last run ended, when the caller keeps
-	// the clean-shutdown marker itself (the daemon does). With the zero
-	// value the service consults CleanShutdownFile instead.
+	// PreviousShutdown says how the last run ended. The daemon keeps the
+	// clean-shutdown marker (it writes it only after every service has
+	// closed) and passes what it found. After an unclean end (the zero
+	// value: assume the worst) a store that has been used is checked and
+	// repaired at New.
 	PreviousShutdown PreviousShutdown
-	// CleanShutdownFile, when set, makes the service keep the marker: it is
-	// removed at New and written at Close. When it is missing at start
-	// after the store has been used, the store is checked and repaired.
-	CleanShutdownFile string
 	// InternalRepair enables that check and repair; when false an unclean
 	// shutdown is only logged.
 	InternalRepair bool
@@ -93,13 +91,11 @@ type Options struct {
 type PreviousShutdown int
 
 const (
-	// ShutdownFromMarker: look at Options.CleanShutdownFile (no file
-	// configured means no check).
-	ShutdownFromMarker PreviousShutdown = iota
-	// ShutdownClean: the caller saw the marker; no check.
+	// ShutdownUnclean: no marker was found (a crash, a power loss, or the
+	// first start); check the store.
+	ShutdownUnclean PreviousShutdown = iota
+	// ShutdownClean: the marker was there; no check.
 	ShutdownClean
-	// ShutdownUnclean: the caller found no marker; check the store.
-	ShutdownUnclean
 )
 
 // OptionsFromConfig maps the daemon configuration onto Options. The daemon

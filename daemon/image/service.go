@@ -59,9 +59,9 @@ func (s *Service) ReloadRegistries() {
 }
 
 // Close stops in-flight pulls, releases the store without unmounting layers
-// of running containers, and (when it keeps the marker) writes the
-// clean-shutdown marker. Calling it
-// again returns the first result.
+// of running containers, and syncs the store's file system, so that the
+// clean-shutdown marker the daemon writes next vouches for what is on disk.
+// Calling it again returns the first result.
 func (s *Service) Close() error {
 	s.closeOnce.Do(func() {
 		s.stopPulls()
@@ -73,13 +73,7 @@ func (s *Service) Close() error {
 			s.closeErr = fmt.Errorf("shutting down storage: %w", err)
 			return
 		}
-		if s.opts.PreviousShutdown == ShutdownFromMarker {
-			s.closeErr = writeCleanShutdown(s.opts.CleanShutdownFile, graphRoot)
-		} else {
-			// The caller writes the marker; make sure what it vouches for
-			// is on disk.
-			syncFS(graphRoot)
-		}
+		syncFS(graphRoot)
 	})
 	return s.closeErr
 }

@@ -3,8 +3,6 @@ package image
 import (
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 
 	"go.podman.io/storage"
@@ -53,39 +51,6 @@ func describeReport(r storage.CheckReport) []string {
 	add("container", r.Containers)
 	sort.Strings(out)
 	return out
-}
-
-// writeCleanShutdown records a graceful stop. The store's filesystem is
-// synced first: the marker promises that everything before it is on disk.
-func writeCleanShutdown(path, graphRoot string) error {
-	if path == "" {
-		return nil
-	}
-	syncFS(graphRoot)
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return fmt.Errorf("creating directory for clean shutdown marker: %w", err)
-	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fmt.Errorf("writing clean shutdown marker: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("syncing clean shutdown marker: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("closing clean shutdown marker: %w", err)
-	}
-	syncDir(filepath.Dir(path))
-	return nil
-}
-
-// syncDir makes a create or remove in dir durable; best effort.
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
 }
 
 // syncFS flushes the filesystem holding dir; best effort.

@@ -3,7 +3,6 @@ package image
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"go.podman.io/storage"
@@ -66,24 +65,13 @@ func openStore(o *Options) (storage.Store, error) {
 	}
 	if unclean {
 		if o.InternalRepair {
-			o.Logger.Warn("previous shutdown was not clean; checking image storage",
-				"marker", o.CleanShutdownFile, "root", store.GraphRoot())
+			o.Logger.Warn("previous shutdown was not clean; checking image storage", "root", store.GraphRoot())
 			if err := repairStore(store, o); err != nil {
 				o.Logger.Error("storage repair incomplete", "error", err)
 			}
 		} else {
-			o.Logger.Warn("previous shutdown was not clean and internal_repair is off; storage not checked",
-				"marker", o.CleanShutdownFile)
+			o.Logger.Warn("previous shutdown was not clean and internal_repair is off; storage not checked")
 		}
-	}
-	// Remove the marker while running: if we crash, its absence at the next
-	// start is what triggers the check.
-	if o.PreviousShutdown == ShutdownFromMarker && o.CleanShutdownFile != "" {
-		if err := os.Remove(o.CleanShutdownFile); err != nil && !errors.Is(err, os.ErrNotExist) {
-			closeStore(store)
-			return nil, fmt.Errorf("removing clean shutdown marker: %w", err)
-		}
-		syncDir(filepath.Dir(o.CleanShutdownFile))
 	}
 	return store, nil
 }
@@ -101,18 +89,6 @@ func closeStore(store storage.Store) error {
 	return err
 }
 
-// previousRunUnclean decides from the caller's word or from the marker.
-func previousRunUnclean(o *Options) bool {
-	switch o.PreviousShutdown {
-	case ShutdownClean:
-		return false
-	case ShutdownUnclean:
-		return true
-	}
-	return o.CleanShutdownFile != "" && !fileExists(o.CleanShutdownFile)
-}
-
-func fileExists(path string) bool {
-	_, err := os.Lstat(path)
-	return err == nil
-}
+// previousRunUnclean: anything but the caller's word that the last run
+// ended cleanly.
+func previousRunUnclean(o *Options) bool { return o.PreviousShutdown != ShutdownClean }

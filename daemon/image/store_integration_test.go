@@ -233,16 +233,12 @@ func TestReopenKeepsImages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(env.opts.CleanShutdownFile); !os.IsNotExist(err) {
-		t.Fatalf("marker present while running: %v", err)
-	}
 	id := mustPull(t, s, reg.Host+"/reopen/app:1", nil)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(env.opts.CleanShutdownFile); err != nil {
-		t.Fatalf("no clean-shutdown marker after Close: %v", err)
-	}
+	// The daemon found its marker: a clean restart.
+	env.opts.PreviousShutdown = ShutdownClean
 	s2 := env.open(t)
 	list, err := s2.List(testCtx(t), "")
 	if err != nil || len(list) != 1 || list[0].ID != id {
@@ -273,7 +269,8 @@ func TestUncleanShutdownRepairsBrokenLayer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// "Crash": release the store without writing the marker.
+	// "Crash": release the store; the daemon finds no marker and says so
+	// (ShutdownUnclean, the zero value).
 	s.shutdownForTest()
 	if err := os.RemoveAll(filepath.Join(env.opts.Root, "overlay", img.TopLayer)); err != nil {
 		t.Fatal(err)
@@ -378,8 +375,8 @@ func TestKillDuringPull(t *testing.T) {
 	}
 }
 
-// TestPreviousShutdownFromCaller covers the daemon's mode: it keeps the
-// marker itself and only says how the last run ended.
+// TestPreviousShutdownFromCaller: the daemon keeps the marker and says how
+// the last run ended; only an unclean end checks a used store.
 func TestPreviousShutdownFromCaller(t *testing.T) {
 	env := newEnv(t, "", "")
 	s, err := New(env.opts)
@@ -392,8 +389,6 @@ func TestPreviousShutdownFromCaller(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	marker := env.opts.CleanShutdownFile
-	env.opts.CleanShutdownFile = ""
 	for _, tc := range []struct {
 		prev      PreviousShutdown
 		wantCheck bool
@@ -411,9 +406,5 @@ func TestPreviousShutdownFromCaller(t *testing.T) {
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
 		}
-	}
-	// The service left the (caller's) marker alone.
-	if _, err := os.Stat(marker); err != nil {
-		t.Fatalf("marker from the first run: %v", err)
 	}
 }

@@ -52,7 +52,6 @@ func newEnv(t *testing.T, registriesConf, policy string) *testEnv {
 		RegistriesConfDir:    filepath.Join(dir, "registries.conf.d"),
 		RegistryCertsDir:     filepath.Join(dir, "certs.d"),
 		SignaturePolicy:      write("policy.json", policy),
-		CleanShutdownFile:    filepath.Join(dir, "clean.shutdown"),
 		InternalRepair:       true,
 		BigFilesTemporaryDir: filepath.Join(dir, "tmp"),
 		Logger:               newTestLogger(e.logs),
