@@ -9,7 +9,8 @@
 # at the end if made here) and writes the bench's CRI-O-format configs with
 # the paths rewritten: $C/etc/crio.conf, storage.conf, policy.json,
 # registries.conf, net.d/10-bench0.conflist, and two empty drop-in
-# directories, $C/etc/crio.conf.d and $C/etc/off.d.
+# directories, $C/etc/crio.conf.d and $C/etc/off.d. What it starts (the
+# registry, the bridge) it stops at the end.
 # start_crio [DROPIN_DIR] starts it (PID; the socket is $CR/crio.sock) and
 # waits for Version; stop_crio stops it; warm_up pulls the image with one
 # pod. The EXIT trap stops crio, unmounts and removes the private paths and
@@ -31,6 +32,7 @@ for t in runc conmon jq curl go; do command -v $t >/dev/null || die "missing $t"
 
 PID=
 BRIDGE_CREATED=
+REGISTRY_STARTED=
 unmount_under() {
 	local d m
 	for d in "$@"; do
@@ -54,6 +56,8 @@ bench_cleanup() {
 	unmount_under "$C" "$CR"
 	rm -rf "$C" "$CR" "$W/podlogs"
 	[ -n "$BRIDGE_CREATED" ] && ip link del bench0
+	[ -n "$REGISTRY_STARTED" ] && "$HARNESS/registry.sh" stop >&2
+	return 0
 }
 trap bench_cleanup EXIT
 
@@ -62,7 +66,10 @@ bench_setup() {
 	[ -x "${CRIO_BIN:-$REPO/bin/crio}" ] || make -C "$REPO" bin/crio >&2
 	cp "${CRIO_BIN:-$REPO/bin/crio}" "$W/crio"
 	(cd "$BENCH/cribench" && go build -o "$W/cribench" .)
-	"$HARNESS/registry.sh" status >/dev/null 2>&1 || "$HARNESS/registry.sh" start >&2
+	if ! "$HARNESS/registry.sh" status >/dev/null 2>&1; then
+		"$HARNESS/registry.sh" start >&2
+		REGISTRY_STARTED=1
+	fi
 	if ! ip link show bench0 >/dev/null 2>&1; then
 		# A fixed MAC, as baseline.sh does: see its ensure_bridge.
 		ip link add bench0 type bridge
