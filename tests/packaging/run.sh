@@ -569,12 +569,17 @@ sd_crash() {
     local pid i
     pid=$(sd_show crio.service MainPID)
     in_root kill -9 "$pid"
+    # Right after the kill, systemd may still say "active" with MainPID 0
+    # (the old process reaped, the restart not yet begun): wait for a new,
+    # ready main process (Type=notify: active means READY=1 was sent).
+    local now=$pid
     for i in $(seq 60); do
-        [[ $(sd_show crio.service ActiveState) == active && $(sd_show crio.service MainPID) != "$pid" ]] && break
+        now=$(sd_show crio.service MainPID)
+        [[ $(sd_show crio.service ActiveState) == active && $now != 0 && $now != "$pid" ]] && break
         sleep 0.5
     done
-    echo "MainPID $pid -> $(sd_show crio.service MainPID) after kill -9"
-    [[ $(sd_show crio.service MainPID) != "$pid" ]] && sd_running
+    echo "MainPID $pid -> $now after kill -9"
+    [[ $now != 0 && $now != "$pid" ]] && sd_running
 }
 check "systemd driver: the scopes and containers survive kill -9 of crio" sd_crash
 sd_clean() {
