@@ -352,6 +352,19 @@ func (s *Service) create(ctx context.Context, sp *spec, cfg *runtimeapi.PodSandb
 		HostPID: sp.hostPID, SharedPID: sp.sharedPID,
 		RunDir: filepath.Join(s.opts.RunDir, id),
 	}
+	cgPath := sp.cgroupPath
+	if cgPath == "" {
+		cgPath = s.defaultPodCgroup(id)
+	}
+	// Every resource is named in the record before it is made, so that a
+	// crash at any point leaves a record from which the next start undoes
+	// what exists. A record write costs a file creation and two fsyncs, so
+	// one write names all the resources of a stretch with no record write
+	// between them: this one, the run directory and the cgroup (an intent:
+	// it becomes sb.Cgroup once made); pinNamespaces' the cgroup made, the
+	// namespace files and the shm mount; the network's before CNI ADD; the
+	// last, the addresses and Ready.
+	sb.CgroupIntent = cgPath
 	if err := s.store.Save(sb); err != nil {
 		return nil, err
 	}
@@ -366,26 +379,13 @@ func (s *Service) create(ctx context.Context, sp *spec, cfg *runtimeapi.PodSandb
 		return nil, fmt.Errorf("pod run directory: %w", err)
 	}
 
-	cgPath := sp.cgroupPath
-	if cgPath == "" {
-		cgPath = s.defaultPodCgroup(id)
-	}
-	// Intent first: a crash between the mkdir and the record must still
-	// leave a record naming the cgroup.
-	sb.CgroupIntent = cgPath
-	if err := s.store.Save(sb); err != nil {
-		return nil, err
-	}
 	fault.Point("sandbox-before-cgroup")
 	cg, err := s.opts.Cgroups.Create(cgPath)
 	if err != nil {
 		return nil, fmt.Errorf("pod cgroup: %w", err)
 	}
 	fault.Point("sandbox-after-cgroup")
-	sb.Cgroup, sb.CgroupIntent = cg, "" // the record now names it
-	if err := s.store.Save(sb); err != nil {
-		return nil, err
-	}
+	sb.Cgroup, sb.CgroupIntent = cg, "" // recorded by pinNamespaces' write
 
 	sb.Hostname = sp.hostname
 	if sb.Hostname == "" || sp.hostNetwork {
@@ -395,10 +395,8 @@ func (s *Service) create(ctx context.Context, sp *spec, cfg *runtimeapi.PodSandb
 			return nil, fmt.Errorf("hostname: %w", err)
 		}
 	}
+	s.planLocalFiles(sb, sp) // recorded by pinNamespaces' write
 	if err := s.pinNamespaces(sb, sp); err != nil {
-		return nil, err
-	}
-	if err := s.store.Save(sb); err != nil {
 		return nil, err
 	}
 	if sp.sharedPID {
@@ -412,12 +410,10 @@ func (s *Service) create(ctx context.Context, sp *spec, cfg *runtimeapi.PodSandb
 	if err := s.writeFiles(sb, sp); err != nil {
 		return nil, err
 	}
-	if err := s.makeLogDir(sb, sp); err != nil {
-		return nil, err
+	if err := os.MkdirAll(sb.LogDir, 0o755); err != nil {
+		return nil, fmt.Errorf("pod log directory: %w", err)
 	}
-	if err := s.store.Save(sb); err != nil {
-		return nil, err
-	}
+	fault.Point("sandbox-after-local-files")
 
 	if !sp.hostNetwork {
 		np := s.netPod(sb, sp.ports)
@@ -438,10 +434,9 @@ func (s *Service) create(ctx context.Context, sp *spec, cfg *runtimeapi.PodSandb
 			return nil, fmt.Errorf("pod network: %w", err)
 		}
 		fault.Point("sandbox-after-cni-add")
+		// Recorded with Ready below: until then the network name recorded
+		// before ADD is all a DEL needs.
 		sb.Network, sb.IPs = res.Network, res.IPs
-		if err := s.store.Save(sb); err != nil {
-			return nil, err
-		}
 	}
 	if err := s.writeHosts(sb, sp); err != nil {
 		return nil, err
@@ -555,13 +550,8 @@ func (s *Service) mountShm(sb *Sandbox, sp *spec) error {
 	if sp.hostIPC {
 		return nil // containers use the host's /dev/shm, as with Docker's --ipc=host
 	}
-	sb.ShmPath = filepath.Join(sb.RunDir, "shm")
 	if err := os.Mkdir(sb.ShmPath, 0o755); err != nil {
 		return fmt.Errorf("pod shm: %w", err)
-	}
-	sb.ShmMounted = true // recorded before the mount: unmounting an unmounted path is harmless
-	if err := s.store.Save(sb); err != nil {
-		return err
 	}
 	opts := fmt.Sprintf("mode=1777,size=%d", s.opts.ShmSize)
 	if err := unix.Mount("shm", sb.ShmPath, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, opts); err != nil {
@@ -614,16 +604,20 @@ func (s *Service) writeHosts(sb *Sandbox, sp *spec) error {
 	return nil
 }
 
-func (s *Service) makeLogDir(sb *Sandbox, sp *spec) error {
+// planLocalFiles names the pod's shm mount and log directory before they
+// are made, so that the record written before the namespaces are pinned
+// covers them too.
+func (s *Service) planLocalFiles(sb *Sandbox, sp *spec) {
+	if !sp.hostIPC {
+		// Recorded as mounted before the mount: unmounting a path that is
+		// not mounted, or does not exist, is harmless.
+		sb.ShmPath, sb.ShmMounted = filepath.Join(sb.RunDir, "shm"), true
+	}
 	if sp.logDir != "" {
 		sb.LogDir = sp.logDir
 	} else {
 		sb.LogDir, sb.LogDirOwned = filepath.Join(s.opts.LogDir, sb.ID), true
 	}
-	if err := os.MkdirAll(sb.LogDir, 0o755); err != nil {
-		return fmt.Errorf("pod log directory: %w", err)
-	}
-	return nil
 }
 
 // lookup finds a pod by id or unique id prefix (crictl users type

@@ -25,6 +25,7 @@ func TestCrashDuringRunPodSandboxLeavesNothing(t *testing.T) {
 		"sandbox-after-cgroup",      // cgroup made, not yet in the record
 		"sandbox-after-init-cgroup", // the pod init's cgroup made, not recorded
 		"sandbox-after-init-start",  // the pod init running, not recorded
+		"sandbox-after-local-files", // namespaces pinned, shm mounted, log directory made: named only by the write before them
 		"sandbox-before-cni-add",    // network recorded, ADD not run
 		"sandbox-after-cni-add",     // address leased, not yet in the record
 	} {
