@@ -13,9 +13,10 @@
 #               into a store removed before every pull (wall time of the process)
 #   skopeo-warm the same into a store kept between pulls, images removed with
 #               skopeo delete (untimed) first: cold image, initialised store
-#   copyimg     copy.Image into containers-storage in a short-lived process built
-#               against crio's go.mod (same c/image and c/storage versions as
-#               crio; skopeo from Debian has older ones); warm store; wall time
+#   copyimg     copy.Image into containers-storage in a short-lived process,
+#               hack/pulltrace -ms (crio's module: the same c/image and
+#               c/storage versions as crio; skopeo from Debian has older
+#               ones); warm store; wall time
 #   floor       hack/pullfloor: the unavoidable work alone, as fast as Go does
 #               it: manifest, config and every layer fetched at once over
 #               HTTP, each layer streamed through sha256 (blob and diff ID,
@@ -131,88 +132,6 @@ cp "${CRIO_BIN:-$REPO/bin/crio}" "$W/crio" # a rebuild during the run changes no
 (cd "$BENCH/cribench" && go build -o "$W/cribench" .)
 CRIBENCH=$W/cribench
 
-# copyimg: built from a file outside the repo, in the repo's module, so it
-# links exactly crio's c/image and c/storage.
-mkdir -p "$W/copyimg"
-cat >"$W/copyimg/main.go" <<'EOF'
-package main
-
-import (
-	"context"
-	"flag"
-	"fmt"
-	"io"
-	"os"
-	"strings"
-	"time"
-
-	"go.podman.io/image/v5/copy"
-	"go.podman.io/image/v5/docker"
-	"go.podman.io/image/v5/docker/reference"
-	"go.podman.io/image/v5/signature"
-	istorage "go.podman.io/image/v5/storage"
-	"go.podman.io/image/v5/types"
-	"go.podman.io/storage"
-	"go.podman.io/storage/pkg/reexec"
-	storagetypes "go.podman.io/storage/types"
-)
-
-func main() {
-	if reexec.Init() {
-		return
-	}
-	root := flag.String("root", "", "graph root")
-	runroot := flag.String("runroot", "", "run root")
-	regconf := flag.String("registries-conf", "", "registries.conf")
-	policyPath := flag.String("policy", "", "policy.json")
-	del := flag.String("delete", "", "comma-separated images to delete (untimed) before the copy")
-	flag.Parse()
-	fail := func(err error) { fmt.Fprintln(os.Stderr, "copyimg:", err); os.Exit(1) }
-	store, err := storage.GetStore(storagetypes.StoreOptions{GraphRoot: *root, RunRoot: *runroot, GraphDriverName: "overlay"})
-	if err != nil {
-		fail(err)
-	}
-	defer store.Shutdown(false)
-	sys := &types.SystemContext{SystemRegistriesConfPath: *regconf, BlobInfoCacheDir: *root + "/cache"}
-	ctx := context.Background()
-	for _, d := range strings.Split(*del, ",") {
-		if n, err := reference.ParseNormalizedNamed(d); err == nil {
-			if r, err := istorage.Transport.NewStoreReference(store, n, ""); err == nil {
-				_ = r.DeleteImage(ctx, sys)
-			}
-		}
-	}
-	if flag.NArg() == 0 {
-		return
-	}
-	named, err := reference.ParseNormalizedNamed(flag.Arg(0))
-	if err != nil {
-		fail(err)
-	}
-	src, err := docker.NewReference(named)
-	if err != nil {
-		fail(err)
-	}
-	dst, err := istorage.Transport.NewStoreReference(store, named, "")
-	if err != nil {
-		fail(err)
-	}
-	pol, err := signature.NewPolicyFromFile(*policyPath)
-	if err != nil {
-		fail(err)
-	}
-	pc, err := signature.NewPolicyContext(pol)
-	if err != nil {
-		fail(err)
-	}
-	defer pc.Destroy()
-	t0 := time.Now()
-	if _, err := copy.Image(ctx, pc, dst, src, &copy.Options{SourceCtx: sys, DestinationCtx: sys, ReportWriter: io.Discard}); err != nil {
-		fail(err)
-	}
-	fmt.Printf("%.1f\n", float64(time.Since(t0).Microseconds())/1000)
-}
-EOF
 # pullonly: a minimal CRI client (remove, then timed PullImage), built in
 # cribench's module; used to clear the runtimes' stores and for SETTLE.
 mkdir -p "$W/pullonly"
@@ -286,7 +205,7 @@ EOF
 (cd "$BENCH/cribench" && go build -o "$W/pullonly/pullonly" "$W/pullonly/main.go")
 
 if has copyimg; then
-	(cd "$REPO" && CGO_ENABLED=0 go build -tags "$TAGS" -o "$W/copyimg/copyimg" "$W/copyimg/main.go")
+	(cd "$REPO" && CGO_ENABLED=0 go build -tags "$TAGS" -o "$W/pulltrace" ./hack/pulltrace)
 fi
 if has floor; then
 	(cd "$REPO" && CGO_ENABLED=0 go build -o "$W/pullfloor" ./hack/pullfloor)
@@ -436,7 +355,7 @@ clear_store() {
 			skopeo delete "containers-storage:[overlay@$SW+$SWR]$REG/$i" 2>/dev/null || true
 		done
 		;;
-	copyimg) "$W/copyimg/copyimg" -root "$L" -runroot "$LR" -delete "$ALL" ;;
+	copyimg) "$W/pulltrace" -root "$L" -runroot "$LR" -delete "$ALL" ;;
 	floor) rm -rf "$F" ;;
 	esac
 }
@@ -454,8 +373,8 @@ pull_one() {
 		;;
 	copyimg)
 		t0=$(date +%s%N)
-		inner=$("$W/copyimg/copyimg" -root "$L" -runroot "$LR" -registries-conf "$C/etc/registries.conf" \
-			-policy "$C/etc/policy.json" "$REG/$img")
+		inner=$("$W/pulltrace" -root "$L" -runroot "$LR" -registries-conf "$C/etc/registries.conf" \
+			-policy "$C/etc/policy.json" -ms "$REG/$img")
 		record "$rep" copyimg "$img" "$(ms_since "$t0")"
 		record "$rep" copyimg-inproc "$img" "$inner"
 		;;

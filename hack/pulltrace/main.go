@@ -3,7 +3,7 @@
 // containers/image into a containers/storage overlay store, with the same
 // module versions as crio (it is built in crio's module).
 //
-//	pulltrace -root DIR -runroot DIR [-registries-conf F] [-policy F] [-parallel N] REF
+//	pulltrace -root DIR -runroot DIR [-registries-conf F] [-policy F] [-parallel N] [-delete REF,...] [-ms] [REF]
 //
 // The image is removed from the store first (untimed), so the pull is cold
 // for every layer no other image in the store holds. Then, from the first
@@ -21,6 +21,10 @@
 //	        second time, tar-split metadata recorded, the tar piped to a
 //	        re-executed copy of this binary (storage-untar) that extracts it,
 //	        and the layer's metadata written.
+//
+// -delete removes those images first, untimed (with no REF, that is all it
+// does); -ms prints only the milliseconds of the pull, as hack/bench-pull.sh
+// reads them (its contestant "copyimg").
 //
 // The events come from copy.Options.Progress (download start and end) and
 // from containers/storage's debug log ("Applying tar in", one per layer, in
@@ -119,43 +123,75 @@ func main() {
 	regconf := flag.String("registries-conf", "", "registries.conf")
 	policyPath := flag.String("policy", "", "policy.json (default: accept anything)")
 	parallel := flag.Uint("parallel", 0, "copy.Options.MaxParallelDownloads (0: containers/image's default)")
+	del := flag.String("delete", "", "comma-separated images to remove first, untimed")
+	onlyMS := flag.Bool("ms", false, "print only the milliseconds of the pull")
 	flag.Parse()
-	if *root == "" || *runroot == "" || flag.NArg() != 1 {
-		fmt.Fprintln(os.Stderr, "usage: pulltrace -root DIR -runroot DIR [-registries-conf F] [-policy F] [-parallel N] REF")
+	if *root == "" || *runroot == "" || flag.NArg() > 1 || (flag.NArg() == 0 && *del == "") {
+		fmt.Fprintln(os.Stderr, "usage: pulltrace -root DIR -runroot DIR [-registries-conf F] [-policy F] [-parallel N] [-delete REF,...] [-ms] [REF]")
 		os.Exit(2)
 	}
-	if err := run(*root, *runroot, *regconf, *policyPath, *parallel, flag.Arg(0)); err != nil {
+	o := options{root: *root, runroot: *runroot, regconf: *regconf, policy: *policyPath, parallel: *parallel, onlyMS: *onlyMS}
+	if *del != "" {
+		o.remove = strings.Split(*del, ",")
+	}
+	if err := run(o, flag.Arg(0)); err != nil {
 		fmt.Fprintln(os.Stderr, "pulltrace:", err)
 		os.Exit(1)
 	}
 }
 
-func run(root, runroot, regconf, policyPath string, parallel uint, ref string) error {
-	store, err := storage.GetStore(storagetypes.StoreOptions{GraphRoot: root, RunRoot: runroot, GraphDriverName: "overlay"})
+// options are the command line's.
+type options struct {
+	root, runroot, regconf, policy string
+	parallel                       uint
+	remove                         []string
+	onlyMS                         bool
+}
+
+// storeRef names ref, with the default tag when it has none, in store.
+func storeRef(store storage.Store, ref string) (reference.Named, types.ImageReference, error) {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return nil, nil, err
+	}
+	named = reference.TagNameOnly(named)
+	dst, err := istorage.Transport.NewStoreReference(store, named, "")
+	return named, dst, err
+}
+
+func run(o options, ref string) error {
+	store, err := storage.GetStore(storagetypes.StoreOptions{GraphRoot: o.root, RunRoot: o.runroot, GraphDriverName: "overlay"})
 	if err != nil {
 		return err
 	}
 	defer func() { _, _ = store.Shutdown(false) }()
-	named, err := reference.ParseNormalizedNamed(ref)
+	sys := &types.SystemContext{SystemRegistriesConfPath: o.regconf}
+	ctx := context.Background()
+	for _, r := range append(o.remove, ref) {
+		if r == "" {
+			continue
+		}
+		_, old, err := storeRef(store, r)
+		if err != nil {
+			return err
+		}
+		_ = old.DeleteImage(ctx, sys) // absent is fine
+	}
+	if ref == "" {
+		return nil
+	}
+	named, dst, err := storeRef(store, ref)
 	if err != nil {
 		return err
 	}
-	named = reference.TagNameOnly(named)
 	src, err := docker.NewReference(named)
 	if err != nil {
 		return err
 	}
-	dst, err := istorage.Transport.NewStoreReference(store, named, "")
-	if err != nil {
-		return err
-	}
-	sys := &types.SystemContext{SystemRegistriesConfPath: regconf}
-	ctx := context.Background()
-	_ = dst.DeleteImage(ctx, sys) // absent is fine
 
 	policy := &signature.Policy{Default: signature.PolicyRequirements{signature.NewPRInsecureAcceptAnything()}}
-	if policyPath != "" {
-		if policy, err = signature.NewPolicyFromFile(policyPath); err != nil {
+	if o.policy != "" {
+		if policy, err = signature.NewPolicyFromFile(o.policy); err != nil {
 			return err
 		}
 	}
@@ -187,13 +223,17 @@ func run(root, runroot, regconf, policyPath string, parallel uint, ref string) e
 	tl.t0 = time.Now()
 	_, err = copy.Image(ctx, pc, dst, src, &copy.Options{
 		SourceCtx: sys, DestinationCtx: sys, ReportWriter: io.Discard,
-		Progress: progress, ProgressInterval: time.Millisecond, MaxParallelDownloads: parallel,
+		Progress: progress, ProgressInterval: time.Millisecond, MaxParallelDownloads: o.parallel,
 	})
 	total := tl.since()
 	close(progress)
 	<-watched
 	if err != nil {
 		return err
+	}
+	if o.onlyMS {
+		fmt.Println(ms(total))
+		return nil
 	}
 	tl.report(os.Stdout, ref, total)
 	return nil
