@@ -60,6 +60,8 @@ RUNTIMES=(crio containerd)
 
 log() { echo "bench-pods: $*" >&2; }
 die() { log "$*"; exit 1; }
+# shellcheck source=hack/lib/bench-common.sh
+. "$REPO/hack/lib/bench-common.sh"
 [ "$(id -u)" = 0 ] || die "run as root"
 for t in containerd runc conmon jq curl go; do command -v $t >/dev/null || die "missing $t"; done
 
@@ -78,14 +80,6 @@ cleanup() {
 	if [ -n "$REG_STARTED" ]; then "$BENCH/baseline.sh" registry-stop; fi
 }
 trap cleanup EXIT
-
-unmount_under() {
-	local d m
-	for d in "$@"; do
-		awk -v d="$d" '$5 == d || index($5, d "/") == 1 {print $5}' /proc/self/mountinfo |
-			sort -r | while read -r m; do umount -l "$m" && log "unmounted $m"; done
-	done
-}
 
 # rt_vars RT: DIR (data, pid file, log), SOCK, CMD (the daemon's command line).
 rt_vars() {
@@ -395,22 +389,12 @@ for img in bench/busybox:1.35 bench/big:1.0 bench/pause:1.0; do
 		break
 	fi
 done
-if ! ip link show bench0 >/dev/null 2>&1; then
-	ip link add bench0 type bridge
-	ip link set bench0 address 02:42:0a:61:00:01
-	ip link set bench0 up
-	BRIDGE_CREATED=1
-fi
-mkdir -p /var/lib/cni-bench/networks
+ensure_bench0
 
 # --- configs ---------------------------------------------------------------------
-mkdir -p "$C/etc/net.d" "$C/etc/crio.conf.d" "$C/etc/registries.conf.d" "$C/log" "$CR"
-for f in crio.conf storage.conf; do
-	sed -e "s#/var/lib/crio-bench#$C#g; s#/run/crio-bench#$CR#g; s#/var/log/crio-bench#$C/log#g; s#/etc/crio-bench#$C/etc#g" \
-		"$BENCH/configs/crio/$f" >"$C/etc/$f"
-done
-cp "$BENCH/configs/crio/registries.conf" "$BENCH/configs/crio/policy.json" "$C/etc/"
-cp "$BENCH/configs/cni/10-bench0.conflist" "$C/etc/net.d/"
+write_crio_configs "$C" "$CR"
+mkdir -p "$C/etc/crio.conf.d" "$C/etc/registries.conf.d"
+cp "$BENCH/configs/crio/registries.conf" "$C/etc/"
 mkdir -p "$D/etc/net.d" "$DR"
 sed -e "s#/var/lib/containerd-bench#$D/root#g; s#/run/containerd-bench#$DR#g; s#/etc/containerd-bench#$D/etc#g" \
 	"$BENCH/configs/containerd/config.toml" >"$D/etc/config.toml"

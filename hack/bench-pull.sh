@@ -85,6 +85,8 @@ TAGS=containers_image_openpgp,exclude_graphdriver_btrfs
 
 log() { echo "bench-pull: $*" >&2; }
 die() { log "$*"; exit 1; }
+# shellcheck source=hack/lib/bench-common.sh
+. "$REPO/hack/lib/bench-common.sh"
 [ "$(id -u)" = 0 ] || die "run as root"
 command -v go >/dev/null || die "missing go"
 "$REPO/hack/install-deps.sh" containerd jq curl >&2
@@ -103,14 +105,6 @@ cleanup() {
 	if [ -n "$REG_STARTED" ]; then "$BENCH/baseline.sh" registry-stop; fi
 }
 trap cleanup EXIT
-
-unmount_under() {
-	local d m
-	for d in "$@"; do
-		awk -v d="$d" '$5 == d || index($5, d "/") == 1 {print $5}' /proc/self/mountinfo |
-			sort -r | while read -r m; do umount -l "$m" && log "unmounted $m"; done
-	done
-}
 
 stop_daemon() {
 	local dir=$1 name=$2 pid i

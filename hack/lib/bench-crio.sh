@@ -27,19 +27,14 @@ OUT=${OUT:-$W/out-$(date +%Y%m%d-%H%M%S)}
 
 log() { echo "$NAME: $*" >&2; }
 die() { log "$*"; exit 1; }
+# shellcheck source=hack/lib/bench-common.sh
+. "$REPO/hack/lib/bench-common.sh"
 [ "$(id -u)" = 0 ] || die "run as root"
 for t in runc conmon jq curl go; do command -v $t >/dev/null || die "missing $t"; done
 
 PID=
 BRIDGE_CREATED=
 REGISTRY_STARTED=
-unmount_under() {
-	local d m
-	for d in "$@"; do
-		awk -v d="$d" '$5 == d || index($5, d "/") == 1 {print $5}' /proc/self/mountinfo |
-			sort -r | while read -r m; do umount -l "$m"; done
-	done
-}
 stop_crio() {
 	[ -n "$PID" ] || return 0
 	kill -TERM "$PID" 2>/dev/null || true
@@ -70,23 +65,10 @@ bench_setup() {
 		"$HARNESS/registry.sh" start >&2
 		REGISTRY_STARTED=1
 	fi
-	if ! ip link show bench0 >/dev/null 2>&1; then
-		# A fixed MAC, as baseline.sh does: see its ensure_bridge.
-		ip link add bench0 type bridge
-		ip link set bench0 address 02:42:0a:61:00:01
-		ip link set bench0 up
-		BRIDGE_CREATED=1
-	fi
-	mkdir -p /var/lib/cni-bench/networks
-	mkdir -p "$C/etc/net.d" "$C/etc/crio.conf.d" "$C/etc/off.d" "$C/log" "$CR"
-	local f
-	for f in crio.conf storage.conf; do
-		sed -e "s#/var/lib/crio-bench#$C#g; s#/run/crio-bench#$CR#g; s#/var/log/crio-bench#$C/log#g; s#/etc/crio-bench#$C/etc#g" \
-			"$BENCH/configs/crio/$f" >"$C/etc/$f"
-	done
-	cp "$BENCH/configs/crio/policy.json" "$C/etc/"
+	ensure_bench0
+	write_crio_configs "$C" "$CR"
+	mkdir -p "$C/etc/crio.conf.d" "$C/etc/off.d"
 	cp "$HARNESS/registries.conf" "$C/etc/registries.conf"
-	cp "$BENCH/configs/cni/10-bench0.conflist" "$C/etc/net.d/"
 }
 
 start_crio() { # [DROPIN_DIR]
