@@ -358,12 +358,13 @@ func (s *Service) create(ctx context.Context, sp *spec, cfg *runtimeapi.PodSandb
 	}
 	// Every resource is named in the record before it is made, so that a
 	// crash at any point leaves a record from which the next start undoes
-	// what exists. A record write costs a file creation and two fsyncs, so
-	// one write names all the resources of a stretch with no record write
-	// between them: this one, the run directory and the cgroup (an intent:
-	// it becomes sb.Cgroup once made); pinNamespaces' the cgroup made, the
-	// namespace files and the shm mount; the network's before CNI ADD; the
-	// last, the addresses and Ready.
+	// what exists. A record write costs a new file and two fsyncs, so each
+	// write names every resource made before the next one. There are four:
+	//   - this one: the run directory and the cgroup, as an intent;
+	//   - pinNamespaces': the cgroup made, the namespace files, the shm
+	//     mount and the log directory;
+	//   - the network's, before CNI ADD;
+	//   - the last: the addresses and Ready.
 	sb.CgroupIntent = cgPath
 	if err := s.store.Save(sb); err != nil {
 		return nil, err
