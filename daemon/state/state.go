@@ -46,7 +46,6 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 		return err
 	}
 	tmp := f.Name()
-	defer os.Remove(tmp) // fails harmlessly after the rename
 	_, err = f.Write(data)
 	if err == nil {
 		err = f.Chmod(perm)
@@ -61,6 +60,9 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 		err = os.Rename(tmp, path)
 	}
 	if err != nil {
+		// Only a failed write leaves the temporary file: removing it
+		// after a rename would cost an unlink and an rmdir that fail.
+		_ = os.Remove(tmp)
 		return err
 	}
 	if d, err := os.Open(dir); err == nil {

@@ -15,6 +15,9 @@ import (
 
 	"github.com/crio-appliance/crio/daemon/cgroups"
 	"github.com/crio-appliance/crio/daemon/cli"
+	// Runs containers/storage's layer helpers before the rest of crio is
+	// initialized (the init order is by import path, not by this list).
+	_ "github.com/crio-appliance/crio/daemon/cmd/crio/storagechild"
 	"github.com/crio-appliance/crio/daemon/container"
 	"github.com/crio-appliance/crio/daemon/daemon"
 	"github.com/crio-appliance/crio/daemon/events"
@@ -37,8 +40,9 @@ func init() {
 }
 
 func main() {
-	// The storage library unpacks layers in a re-executed copy of this
-	// binary; that child must stop here.
+	// The storage library runs helpers in re-executed copies of this
+	// binary; storagechild's init has run the layer helpers already, and
+	// any other helper child must stop here.
 	if reexec.Init() {
 		return
 	}
