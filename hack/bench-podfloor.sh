@@ -15,8 +15,14 @@
 # Both run N pods at concurrency C for each cell of CELLS, REPS times, the
 # order alternating; crio keeps running (idle) while the floor runs.
 #
-# Environment: REPS (3), CELLS ("10x1 50x4"), BENCH, CRIO_BIN (as in
-# hack/bench-metrics.sh).
+# With CPU=1 (the default), each side then starts the last cell's pods once
+# more under `perf record -a` (linux-perf), crio's with no pull, exec or
+# list calls, and the summary adds the CPU time per pod of each kind of
+# process from the first CNI ADD to the last container's exec: where a
+# concurrency above the core count spends its time.
+#
+# Environment: REPS (3), CELLS ("10x1 50x4"), CPU (1), BENCH, CRIO_BIN (as
+# in hack/bench-metrics.sh).
 set -euo pipefail
 
 NAME=bench-podfloor
@@ -25,6 +31,8 @@ OUT=${1:-}
 . "$(dirname "$0")/lib/bench-crio.sh"
 REPS=${REPS:-3}
 CELLS=${CELLS:-10x1 50x4}
+CPU=${CPU:-1}
+[ "$CPU" = 0 ] || "$REPO/hack/install-deps.sh" linux-perf >&2
 F=$W/floor-state
 
 bench_cleanup_extra() {
@@ -76,6 +84,50 @@ for rep in $(seq 1 "$REPS"); do
 	k=$((k + 1))
 done
 
+# cpu_pass: the last cell once more per side under perf, for cpu_by_kind.
+if [ "$CPU" != 0 ]; then
+	cpu_cell=${CELLS##* } cpu_n=${cpu_cell%x*} cpu_c=${cpu_cell#*x}
+	n=$cpu_n c=$cpu_c
+	log "CPU pass, N=$n C=$c"
+	perf record -q -a -F 999 -e cpu-clock -e sched:sched_process_exec -o "$OUT/cpu-crio.perf" -- \
+		"$W/cribench" -endpoint "unix://$CR/crio.sock" -image "$IMAGE" -pods "$n" -concurrency "$c" \
+		-pull-images none -exec-reps 0 -list-reps 0 -settle 1s -mem-samples 1 \
+		-label crio -log-dir "$W/podlogs" -json "$OUT/cpu-crio.json" 2>"$OUT/cpu-crio.log" ||
+		die "cribench (CPU pass) failed; see $OUT/cpu-crio.log"
+	perf record -q -a -F 999 -e cpu-clock -e sched:sched_process_exec -o "$OUT/cpu-floor.perf" -- \
+		"$W/podfloor" -lower "$LOWER" -conflist "$C/etc/net.d/10-bench0.conflist" -state "$F" \
+		-pods "$n" -concurrency "$c" -json "$OUT/cpu-floor.json" >"$OUT/cpu-floor.log" 2>&1 ||
+		die "podfloor (CPU pass) failed; see $OUT/cpu-floor.log"
+fi
+
+# cpu_by_kind PERFDATA SKIP N: CPU ms per pod of each kind of process, from
+# the (SKIP+1)th exec of the CNI bridge plugin (cribench's warm-up pod adds
+# and deletes one network first) to the last exec of the containers'
+# `sleep`, as "kind ms" lines. A process forked but not yet exec'd counts
+# as its parent.
+cpu_by_kind() {
+	perf script -i "$1" -F comm,time,event,trace 2>/dev/null | awk -v skip="$2" -v n="$3" '
+		function kind(c) {
+			if (c ~ /^runc/) return "runc"
+			if (c == "bridge" || c == "host-local" || c == "portmap" || c == "loopback") return "cni"
+			if (c == "crio" || c == "podfloor") return "runtime"
+			if (c == "conmon" || c == "cribench" || c == "swapper") return c
+			return "other"
+		}
+		{ t = $2 + 0 }
+		/sched_process_exec/ {
+			if ($0 ~ /filename=[^ ]*\/bridge /) { if (++nb == skip + 1) start = t }
+			if ($0 ~ /filename=[^ ]*\/sleep /) last = t
+			next
+		}
+		/cpu-clock/ { k = kind($1); ts[NR] = t; ks[NR] = k }
+		END {
+			for (i in ts) if (start && ts[i] >= start && ts[i] <= last) ms[ks[i]]++
+			for (k in ms) printf "%s %.1f\n", k, ms[k] / n
+			printf "wall %.1f\n", (last - start) * 1000 / n
+		}'
+}
+
 m() { for f in "$OUT/$1-n$2-c$3"-r*.json; do jq -r "$4 // empty" "$f"; done | median; }
 diff_ms() { awk -v a="$1" -v b="$2" 'BEGIN {if (a == "" || b == "") print "–"; else printf "%.1f\n", a - b}'; }
 {
@@ -102,5 +154,25 @@ diff_ms() { awk -v a="$1" -v b="$2" 'BEGIN {if (a == "" || b == "") print "–";
 		for s in netns cni-add rootfs spec run; do row="$row | $(m floor "$n" "$c" ".[\"$s\"].p50_ms")"; done
 		echo "$row |"
 	done
+	if [ "$CPU" != 0 ]; then
+		n=$cpu_n c=$cpu_c
+		cpu_by_kind "$OUT/cpu-crio.perf" 2 "$n" >"$OUT/cpu-crio.txt"
+		cpu_by_kind "$OUT/cpu-floor.perf" 0 "$n" >"$OUT/cpu-floor.txt"
+		g() { awk -v k="$2" '$1 == k {print $2}' "$OUT/cpu-$1.txt"; }
+		echo
+		echo "CPU time per pod (ms) by process, N=$n C=$c, first CNI ADD to last container start, perf at 999 Hz on all cores:"
+		echo
+		echo "| process | crio | floor | crio − floor |"
+		echo "|---|---:|---:|---:|"
+		for k in runtime conmon runc cni cribench other; do
+			cr=$(g crio $k) fl=$(g floor $k)
+			echo "| $k | ${cr:-0} | ${fl:-0} | $(diff_ms "${cr:-0}" "${fl:-0}") |"
+		done
+		echo "| busy (all above) | $(awk '$1 != "swapper" && $1 != "wall" {s += $2} END {print s}' "$OUT/cpu-crio.txt") | $(awk '$1 != "swapper" && $1 != "wall" {s += $2} END {print s}' "$OUT/cpu-floor.txt") | |"
+		echo "| idle | $(g crio swapper) | $(g floor swapper) | |"
+		echo "| wall ÷ N | $(g crio wall) | $(g floor wall) | |"
+		echo
+		echo "(runtime: crio itself, or podfloor's own work with libcni, the overlay mount and the spec; a process forked and not yet exec'd counts as its parent.)"
+	fi
 } | tee "$OUT/summary.md"
 log "results in $OUT"
