@@ -27,22 +27,9 @@ IMAGE=registry.k8s.io/e2e-test-images/busybox:1.29-2
 [[ $(id -u) -eq 0 ]] || { echo "run.sh: must run as root" >&2; exit 2; }
 # Under /var/tmp: overlay storage needs a real file system, not tmpfs.
 WORK=$(mktemp -d /var/tmp/crio-bundletest.XXXXXX)
-passed=0
-failed=0
-log() { echo "==> [$(date -u +%H:%M:%S)] $*"; }
-ok() { passed=$((passed + 1)); echo "    ok: $*"; }
-fail() { failed=$((failed + 1)); echo "    FAIL: $*" >&2; }
+# shellcheck source=tests/lib.sh
+. "$ROOT/tests/lib.sh"
 die() { echo "    FATAL: $*" >&2; exit 1; }
-check() { # check DESCRIPTION COMMAND...
-    local what=$1
-    shift
-    if "$@" >"$WORK/check.out" 2>&1; then
-        ok "$what"
-    else
-        fail "$what"
-        sed 's/^/        /' "$WORK/check.out" | tail -n 20 >&2
-    fi
-}
 
 HARNESS=
 for dir in ${CRIO_SHARED:+"$CRIO_SHARED"} "$ROOT/../shared" /work/shared; do
@@ -316,5 +303,4 @@ else
 fi
 stop_crio
 
-log "$passed passed, $failed failed"
-[[ $failed -eq 0 ]]
+summary bundle

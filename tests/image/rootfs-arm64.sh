@@ -17,8 +17,8 @@ TARBALL=${TARBALL:-$ROOT/build/image/crio-node-arm64.rootfs.tar.gz}
     { echo "rootfs-arm64.sh: qemu-aarch64 is not registered with binfmt_misc (image-build/rootfs-arm64.sh does it)" >&2; exit 2; }
 WORK=$(mktemp -d /var/tmp/crio-rootfs-arm64.XXXXXX)
 r=$WORK/root
-# shellcheck source=tests/image/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=tests/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 cleanup() {
     local rc=$?
     umount "$r/proc" 2>/dev/null || true
@@ -71,6 +71,4 @@ check "the CNI bridge network for pods is enabled" test -f "$r/etc/cni/net.d/11-
 check "no service waits for a network" test "$(readlink "$r/etc/systemd/system/systemd-networkd-wait-online.service")" = /dev/null
 check "the emulator is not left in the root" test ! -e "$r/usr/bin/qemu-aarch64-static"
 
-echo
-echo "arm64 root file system: $passed passed, $failed failed"
-[[ $failed -eq 0 ]]
+summary "arm64 root file system"

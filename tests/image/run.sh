@@ -36,9 +36,8 @@ command -v qemu-system-x86_64 >/dev/null || { echo "run.sh: qemu-system-x86_64 m
 command -v mcopy >/dev/null || { echo "run.sh: mcopy missing (apt-get install mtools)" >&2; exit 2; }
 WORK=$(mktemp -d /var/tmp/crio-imgtest.XXXXXX)
 QEMU_PID=
-log() { echo "==> [$(date -u +%H:%M:%S)] $*"; }
-# shellcheck source=tests/image/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=tests/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 cleanup() {
     local rc=$?
     [[ -n $QEMU_PID ]] && kill "$QEMU_PID" 2>/dev/null || true
@@ -222,6 +221,4 @@ for b in $BOOTS; do
     esac
 done
 
-echo
-echo "image boot test: $passed passed, $failed failed"
-[[ $failed -eq 0 ]]
+summary "image boot test"

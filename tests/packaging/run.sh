@@ -36,22 +36,8 @@ IMAGE=registry.k8s.io/e2e-test-images/busybox:1.29-2
 
 [[ $(id -u) -eq 0 ]] || { echo "run.sh: must run as root" >&2; exit 2; }
 WORK=$(mktemp -d /var/tmp/crio-pkgtest.XXXXXX)
-passed=0
-failed=0
-log() { echo "==> [$(date -u +%H:%M:%S)] $*"; }
-ok() { passed=$((passed + 1)); echo "    ok: $*"; }
-fail() { failed=$((failed + 1)); echo "    FAIL: $*" >&2; }
-# check DESCRIPTION COMMAND...: one assertion.
-check() {
-    local what=$1
-    shift
-    if "$@" >"$WORK/check.out" 2>&1; then
-        ok "$what"
-    else
-        fail "$what"
-        sed 's/^/        /' "$WORK/check.out" | tail -n 20 >&2
-    fi
-}
+# shellcheck source=tests/lib.sh
+. "$ROOT/tests/lib.sh"
 
 # --- a booted root -----------------------------------------------------------
 # systemd-nspawn boots the root with systemd as PID 1. Inside it, crio must
@@ -755,6 +741,4 @@ check "the console shows the error too" grep -qF 'crio.runtime.log_levl' "$WORK/
 shutdown_machine
 umount "$FBROOT/srv/repo" 2>/dev/null || true
 
-echo
-echo "packaging: $passed passed, $failed failed"
-[[ $failed -eq 0 ]]
+summary packaging
