@@ -358,15 +358,20 @@ func (s *Service) create(ctx context.Context, sp *spec, cfg *runtimeapi.PodSandb
 	}
 	// Every resource is named in the record before it is made, so that a
 	// crash at any point leaves a record from which the next start undoes
-	// what exists. A record write costs a new file and two fsyncs, so each
-	// write names every resource made before the next one. There are four:
+	// what exists. A record write costs a new file and, synced, two fsyncs,
+	// so each write names every resource made before the next one. There
+	// are four:
 	//   - this one: the run directory and the cgroup, as an intent;
 	//   - pinNamespaces': the cgroup made, the namespace files, the shm
 	//     mount and the log directory;
 	//   - the network's, before CNI ADD;
 	//   - the last: the addresses and Ready.
+	// The first two name only what a reboot removes (a directory on the
+	// run root, a cgroup, namespace files and a tmpfs mount), so they are
+	// not synced, unless crio makes the log directory on disk; from the
+	// network's on (an address reservation on disk), every write is.
 	sb.CgroupIntent = cgPath
-	if err := s.store.Save(sb); err != nil {
+	if err := s.saveEarly(sb); err != nil {
 		return nil, err
 	}
 	defer func() {
@@ -501,7 +506,7 @@ func (s *Service) pinNamespaces(sb *Sandbox, sp *spec) error {
 			sb.UTSNS = p
 		}
 	}
-	if err := s.store.Save(sb); err != nil {
+	if err := s.saveEarly(sb); err != nil {
 		return err
 	}
 	if _, err := nsfile.Pin(nsfile.Request{
@@ -526,7 +531,7 @@ func (s *Service) startInit(sb *Sandbox) error {
 	fault.Point("sandbox-after-init-cgroup")
 	sb.InitCgroup = cg
 	sb.PIDNS = filepath.Join(s.opts.NamespacesDir, "pidns", sb.ID)
-	if err := s.store.Save(sb); err != nil {
+	if err := s.saveEarly(sb); err != nil {
 		return err
 	}
 	join := map[string]string{}
@@ -544,7 +549,17 @@ func (s *Service) startInit(sb *Sandbox) error {
 	}
 	fault.Point("sandbox-after-init-start")
 	sb.Init = h
-	return s.store.Save(sb)
+	return s.saveEarly(sb)
+}
+
+// saveEarly writes the record of a pod being made, up to its network: not
+// synced while everything it names is gone after a reboot (see create),
+// synced once it names the log directory crio makes on disk.
+func (s *Service) saveEarly(sb *Sandbox) error {
+	if sb.LogDirOwned {
+		return s.store.Save(sb)
+	}
+	return s.store.SaveNoSync(sb)
 }
 
 func (s *Service) mountShm(sb *Sandbox, sp *spec) error {

@@ -40,6 +40,14 @@ func ValidID(id string) bool {
 // and a rename, then syncs the directory: after a crash the file holds
 // either the old or the new content.
 func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
+	return writeFileAtomic(path, data, perm, true)
+}
+
+// writeFileAtomic is WriteFileAtomic, with the two fsyncs only when sync is
+// set. Without them the rename still replaces the file whole for every
+// reader and across a crash of this process (the page cache holds it);
+// only a crash of the machine may lose it.
+func writeFileAtomic(path string, data []byte, perm os.FileMode, sync bool) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
 	if err != nil {
@@ -50,7 +58,7 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 	if err == nil {
 		err = f.Chmod(perm)
 	}
-	if err == nil {
+	if err == nil && sync {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
@@ -64,6 +72,9 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 		// after a rename would cost an unlink and an rmdir that fail.
 		_ = os.Remove(tmp)
 		return err
+	}
+	if !sync {
+		return nil
 	}
 	if d, err := os.Open(dir); err == nil {
 		_ = d.Sync() // best effort: the rename is already visible
@@ -137,8 +148,23 @@ type Records[T any] struct {
 
 func (r Records[T]) path(id string) string { return filepath.Join(r.Dir, id+".json") }
 
-// Save writes v's record, replacing the previous one.
-func (r Records[T]) Save(v T) error {
+// Save writes v's record, replacing the previous one, and syncs it to disk
+// before it returns: the record survives a crash of the machine.
+func (r Records[T]) Save(v T) error { return r.save(v, true) }
+
+// SaveNoSync writes v's record like Save, without the two fsyncs: the
+// record survives a crash of crio (the page cache keeps it), not
+// necessarily one of the machine. It is for the first writes of a record,
+// while everything the record names is gone after a reboot anyway
+// (processes, mounts, cgroups, files on the run root's tmpfs): if the
+// machine crashes, losing such a record leaks nothing. A write that names
+// something on disk (a storage layer, a network's address reservation, a
+// directory under /var) uses Save, and so do all writes after it:
+// replacing a synced record by an unsynced one could, on some file
+// systems, lose both in a crash.
+func (r Records[T]) SaveNoSync(v T) error { return r.save(v, false) }
+
+func (r Records[T]) save(v T, sync bool) error {
 	id := r.Codec.ID(v)
 	if !ValidID(id) {
 		return fmt.Errorf("save %s %q: invalid id", r.Codec.Kind, id)
@@ -148,7 +174,7 @@ func (r Records[T]) Save(v T) error {
 		data, err = stampVersion(data)
 	}
 	if err == nil {
-		err = WriteFileAtomic(r.path(id), data, 0o600)
+		err = writeFileAtomic(r.path(id), data, 0o600, sync)
 	}
 	if err != nil {
 		return fmt.Errorf("save %s %s: %w", r.Codec.Kind, id, err)

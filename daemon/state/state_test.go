@@ -209,3 +209,42 @@ func TestLabelsMatch(t *testing.T) {
 		t.Error("nil labels")
 	}
 }
+
+// TestSaveNoSync: an unsynced write is a whole record like a synced one,
+// for LoadAll and for the Save that replaces it, and leaves no temporary
+// file behind.
+func TestSaveNoSync(t *testing.T) {
+	dir := t.TempDir()
+	rs := records(dir)
+	r := &rec{ID: NewID(), Note: "early"}
+	if err := rs.SaveNoSync(r); err != nil {
+		t.Fatal(err)
+	}
+	check := func(want string) {
+		t.Helper()
+		got, errs := rs.LoadAll()
+		if len(errs) != 0 || len(got) != 1 || got[0].Note != want {
+			t.Fatalf("LoadAll = %v, %v; want one record %q", got, errs, want)
+		}
+		entries, _ := os.ReadDir(dir)
+		if len(entries) != 1 {
+			t.Fatalf("directory holds %d files, want the record alone", len(entries))
+		}
+		fi, err := os.Stat(rs.path(r.ID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Fatalf("record file mode %v, want 0600", fi.Mode().Perm())
+		}
+	}
+	check("early")
+	r.Note = "synced"
+	if err := rs.Save(r); err != nil {
+		t.Fatal(err)
+	}
+	check("synced")
+	if err := rs.SaveNoSync(&rec{ID: "../x"}); err == nil {
+		t.Fatal("SaveNoSync accepted an invalid id")
+	}
+}
