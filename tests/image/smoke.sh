@@ -20,6 +20,14 @@ say() { printf 'NODE-SMOKE: %s\n' "$*" >/dev/console; printf 'NODE-SMOKE: %s\n' 
 die() {
     say "FAIL $*"
     {
+        if [ -e /run/node-smoke.hung ]; then
+            # A call ran into its timeout: the CPU hogs, and crio's
+            # goroutines (SIGQUIT makes the Go runtime print them and exit).
+            top -b -n 1 | head -n 15
+            kill -QUIT "$(systemctl show -p MainPID --value crio.service)"
+            sleep 2
+            journalctl -b -u crio.service -n 400 --no-pager -o cat | grep -v '^$'
+        fi
         journalctl -b -u crio.service -n 25 --no-pager -o cat
         crictl ps -a
         systemctl list-units --all --plain --no-legend 'crio-*' 'kubepods*'
@@ -29,6 +37,16 @@ die() {
     exit 1
 }
 set -u
+# Every CRI call is bounded: a hung one fails the test with the diagnostics
+# above instead of running into the host's boot timeout with nothing said.
+CRICTL=$(command -v crictl)
+crictl() {
+    timeout 120 "$CRICTL" "$@"
+    rc=$?
+    # A file, not a variable: most calls run in a command substitution.
+    [ "$rc" = 124 ] && : >/run/node-smoke.hung
+    return "$rc"
+}
 up() { cut -d' ' -f1 /proc/uptime; }
 ready_us=$(systemctl show -p ActiveEnterTimestampMonotonic --value crio.service)
 say "crio ready at ${ready_us}us since kernel start; smoke starts at $(up)s"
