@@ -159,6 +159,7 @@ diff_ms() { awk -v a="$1" -v b="$2" 'BEGIN {if (a == "" || b == "") print "–";
 		cpu_by_kind "$OUT/cpu-crio.perf" 2 "$n" >"$OUT/cpu-crio.txt"
 		cpu_by_kind "$OUT/cpu-floor.perf" 0 "$n" >"$OUT/cpu-floor.txt"
 		g() { awk -v k="$2" '$1 == k {print $2}' "$OUT/cpu-$1.txt"; }
+		busy() { awk '$1 != "swapper" && $1 != "wall" {s += $2} END {print s}' "$OUT/cpu-$1.txt"; }
 		echo
 		echo "CPU time per pod (ms) by process, N=$n C=$c, first CNI ADD to last container start, perf at 999 Hz on all cores:"
 		echo
@@ -168,7 +169,7 @@ diff_ms() { awk -v a="$1" -v b="$2" 'BEGIN {if (a == "" || b == "") print "–";
 			cr=$(g crio $k) fl=$(g floor $k)
 			echo "| $k | ${cr:-0} | ${fl:-0} | $(diff_ms "${cr:-0}" "${fl:-0}") |"
 		done
-		echo "| busy (all above) | $(awk '$1 != "swapper" && $1 != "wall" {s += $2} END {print s}' "$OUT/cpu-crio.txt") | $(awk '$1 != "swapper" && $1 != "wall" {s += $2} END {print s}' "$OUT/cpu-floor.txt") | |"
+		echo "| busy (all above) | $(busy crio) | $(busy floor) | |"
 		echo "| idle | $(g crio swapper) | $(g floor swapper) | |"
 		echo "| wall ÷ N | $(g crio wall) | $(g floor wall) | |"
 		echo

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -41,15 +42,6 @@ func initTrace(t *testing.T, argv0 string, args ...string) []string {
 	return pkgs
 }
 
-func initialized(pkgs []string, pkg string) bool {
-	for _, p := range pkgs {
-		if p == pkg {
-			return true
-		}
-	}
-	return false
-}
-
 // TestLayerHelperStopsBeforeCrio: a re-executed storage-untar child exits
 // from storagechild's init, before the packages only the daemon needs.
 func TestLayerHelperStopsBeforeCrio(t *testing.T) {
@@ -64,17 +56,17 @@ func TestLayerHelperStopsBeforeCrio(t *testing.T) {
 	// check below can fail.
 	full := initTrace(t, os.Args[0])
 	for _, p := range daemonOnly {
-		if !initialized(full, p) {
+		if !slices.Contains(full, p) {
 			t.Fatalf("control run did not initialize %s; the trace has %d packages", p, len(full))
 		}
 	}
 
 	child := initTrace(t, "storage-untar", t.TempDir())
-	if !initialized(child, "go.podman.io/storage/pkg/chrootarchive") {
+	if !slices.Contains(child, "go.podman.io/storage/pkg/chrootarchive") {
 		t.Fatalf("storage-untar child did not initialize chrootarchive; trace: %v", child)
 	}
 	for _, p := range daemonOnly {
-		if initialized(child, p) {
+		if slices.Contains(child, p) {
 			t.Errorf("storage-untar child initialized %s (%d packages in all): it should have exited in storagechild's init", p, len(child))
 		}
 	}
