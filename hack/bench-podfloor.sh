@@ -33,7 +33,11 @@ REPS=${REPS:-3}
 CELLS=${CELLS:-10x1 50x4}
 CPU=${CPU:-1}
 [ "$CPU" = 0 ] || "$REPO/hack/install-deps.sh" linux-perf >&2
-F=$W/floor-state
+# The floor's state (bundles, overlay upper and work directories, namespace
+# files, runc's state) is on crio's run directory, a tmpfs by default (see
+# hack/lib/bench-crio.sh): crio keeps its containers' upper directories on
+# disk, so this favours the floor.
+F=$CR/floor-state
 
 bench_cleanup_extra() {
 	unmount_under "$F"

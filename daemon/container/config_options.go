@@ -15,6 +15,7 @@ import (
 	"github.com/crio-appliance/crio/daemon/cgroups"
 	"github.com/crio-appliance/crio/daemon/config"
 	"github.com/crio-appliance/crio/daemon/oci"
+	"github.com/crio-appliance/crio/daemon/sandbox"
 	"github.com/crio-appliance/crio/daemon/spec"
 )
 
@@ -22,8 +23,9 @@ import (
 // runtime handlers; the caller adds Pods, Images and Storage.
 //
 // Records live under root (persistent: a container's storage layer
-// outlives a reboot and must still be removable); bundles live under
-// runroot, which a reboot clears along with the containers themselves.
+// outlives a reboot and must still be removable), their volatile writes
+// (state.Records) under runroot; bundles live under runroot, which a
+// reboot clears along with the containers themselves.
 //
 // A handler whose runtime or monitor binary is missing is left out with a
 // warning, unless it is the default handler, which must work.
@@ -33,11 +35,12 @@ func OptionsFromConfig(cfg *config.Config, log *slog.Logger) (Options, error) {
 	}
 	rc := cfg.Runtime
 	o := Options{
-		StateDir:       filepath.Join(cfg.Root, "crio-containers"),
-		RunDir:         filepath.Join(cfg.RunRoot, "crio-containers"),
-		ExitDir:        rc.ContainerExitsDir,
-		Handlers:       map[string]Handler{},
-		DefaultHandler: rc.DefaultRuntime,
+		StateDir:         filepath.Join(cfg.Root, "crio-containers"),
+		VolatileStateDir: sandbox.VolatileStateDir(cfg, "crio-container-records"),
+		RunDir:           filepath.Join(cfg.RunRoot, "crio-containers"),
+		ExitDir:          rc.ContainerExitsDir,
+		Handlers:         map[string]Handler{},
+		DefaultHandler:   rc.DefaultRuntime,
 		Defaults: spec.Defaults{
 			Capabilities:               append([]string(nil), rc.DefaultCapabilities...),
 			AddInheritableCapabilities: rc.AddInheritableCapabilities,

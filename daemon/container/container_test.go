@@ -102,12 +102,12 @@ func TestMatches(t *testing.T) {
 
 func TestRecordRoundTrip(t *testing.T) {
 	dir := t.TempDir()
-	st := newStore(dir)
+	st := newStore(dir, filepath.Join(t.TempDir(), "run"))
 	id := strings.Repeat("b", 64)
 	c := &Container{ID: id, Name: "k8s_x", State: StateRunning, ExitCode: 3, SupplementalGroups: []int64{1, 2},
 		Mounts: []MountRecord{{ContainerPath: "/a", HostPath: "/b"}},
 		Config: &runtimeapi.ContainerConfig{Metadata: &runtimeapi.ContainerMetadata{Name: "x"}, Envs: []*runtimeapi.KeyValue{{Key: "K", Value: []byte("v\nw")}}}}
-	if err := st.Save(c); err != nil {
+	if err := st.SaveVolatile(c); err != nil {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(dir, strings.Repeat("c", 64)+".json"), []byte("{torn"), 0o600)

@@ -244,7 +244,10 @@ func (s *Service) create(ctx context.Context, pod *sandbox.Sandbox, cfg *runtime
 	fault.Point("container-after-runtime-create")
 	c.Pid, c.MonitorPid = created.PID, created.MonitorPID
 	c.State = StateCreated
-	if err := s.store.Save(c); err != nil {
+	// Volatile: what this write adds (processes, the bundle on the run
+	// root) ends with the machine, and the synced intent above names the
+	// storage to release after a crash of it.
+	if err := s.store.SaveVolatile(c); err != nil {
 		s.killQuietly(ctx, c)
 		return nil, err
 	}

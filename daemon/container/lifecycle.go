@@ -76,7 +76,7 @@ func (s *Service) Start(ctx context.Context, id string) error {
 		return nil // it exited already; recordExit reported the start
 	}
 	e.c.State = StateRunning
-	if err := s.store.Save(e.c); err != nil {
+	if err := s.store.SaveVolatile(e.c); err != nil {
 		return err
 	}
 	s.publish(events.Started, e.c)

@@ -109,9 +109,10 @@ type recordFile struct {
 	Config json.RawMessage `json:"config"`
 }
 
-// newStore keeps one JSON record per container in dir.
-func newStore(dir string) state.Records[*Container] {
-	return state.Records[*Container]{Dir: dir, Codec: state.Codec[*Container]{
+// newStore keeps one JSON record per container in dir, with its volatile
+// writes in volatileDir.
+func newStore(dir, volatileDir string) state.Records[*Container] {
+	return state.Records[*Container]{Dir: dir, VolatileDir: volatileDir, Codec: state.Codec[*Container]{
 		Kind:   "container",
 		ID:     func(x *Container) string { return x.ID },
 		Encode: encodeRecord,

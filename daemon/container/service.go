@@ -97,9 +97,12 @@ type Handler struct {
 
 // Options configure a Service.
 type Options struct {
-	// StateDir holds the records (<id>.json); it must survive reboots
-	// (storage layers outlive them).
+	// StateDir holds the records (<id>.json), synced; it must survive
+	// reboots (storage layers outlive them).
 	StateDir string
+	// VolatileStateDir holds the records' writes that need not outlive the
+	// machine (state.Records); on the run root. Empty: StateDir, synced.
+	VolatileStateDir string
 	// RunDir holds the bundles (<RunDir>/<id>/).
 	RunDir string
 	// ExitDir is where conmon writes exit codes (container_exits_dir).
@@ -183,7 +186,7 @@ func New(opts Options) (*Service, error) {
 		}
 	}
 	s := &Service{
-		opts: opts, log: log, store: newStore(opts.StateDir),
+		opts: opts, log: log, store: newStore(opts.StateDir, opts.VolatileStateDir),
 		byID: map[string]*entry{}, names: reserve.New(),
 	}
 	// Watch before reading the records: an exit between the two is then
@@ -197,9 +200,10 @@ func New(opts Options) (*Service, error) {
 	return s, nil
 }
 
-// Close stops watching exits. Containers keep running.
+// Close stops watching exits and makes the records' latest writes durable
+// (state.Records.Persist). Containers keep running.
 func (s *Service) Close() error {
-	return s.watcher.Close()
+	return errors.Join(s.watcher.Close(), s.store.Persist())
 }
 
 func (s *Service) restore() {
@@ -281,7 +285,7 @@ func (s *Service) markStarted(e *entry) {
 	if e.c.StartedAt == 0 {
 		e.c.StartedAt = time.Now().UnixNano()
 	}
-	if err := s.store.Save(e.c); err != nil {
+	if err := s.store.SaveVolatile(e.c); err != nil {
 		s.log.Error("recording a container start", "id", e.c.ID, "error", err)
 	}
 	s.log.Info("container found running; its start was not recorded", "id", e.c.ID)
@@ -297,7 +301,7 @@ func (s *Service) markLost(e *entry, why string) {
 	e.c.State, e.c.ExitCode = StateExited, 255
 	e.c.Reason, e.c.Message = "ContainerStatusUnknown", why
 	e.c.FinishedAt = time.Now().UnixNano()
-	if err := s.store.Save(e.c); err != nil {
+	if err := s.store.SaveVolatile(e.c); err != nil {
 		s.log.Error("recording a lost container", "id", e.c.ID, "error", err)
 	}
 	s.publish(events.Stopped, e.c)
@@ -366,7 +370,7 @@ func (s *Service) recordExit(id string) bool {
 	if c.StartedAt > c.FinishedAt {
 		c.FinishedAt = c.StartedAt
 	}
-	if err := s.store.Save(c); err != nil {
+	if err := s.store.SaveVolatile(c); err != nil {
 		s.log.Error("recording container exit", "id", id, "error", err)
 	}
 	s.publish(events.Stopped, c)

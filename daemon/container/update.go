@@ -85,7 +85,7 @@ func (s *Service) UpdateResources(ctx context.Context, id string, r *runtimeapi.
 	}
 	cfg.Linux.Resources = merged
 	e.c.Config = cfg
-	if err := s.store.Save(e.c); err != nil {
+	if err := s.store.SaveVolatile(e.c); err != nil {
 		return fmt.Errorf("update container %.12s: limits applied but not recorded: %w", cid, err)
 	}
 	return nil

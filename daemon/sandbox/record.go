@@ -122,9 +122,10 @@ func cloneCgroup(cg *cgroups.Cgroup) *cgroups.Cgroup {
 // Ready reports whether the pod is running.
 func (sb *Sandbox) Ready() bool { return sb.State == StateReady }
 
-// newStore keeps one JSON record per pod in dir.
-func newStore(dir string) state.Records[*Sandbox] {
-	return state.Records[*Sandbox]{Dir: dir, Codec: state.Codec[*Sandbox]{
+// newStore keeps one JSON record per pod in dir, with its volatile writes
+// in volatileDir.
+func newStore(dir, volatileDir string) state.Records[*Sandbox] {
+	return state.Records[*Sandbox]{Dir: dir, VolatileDir: volatileDir, Codec: state.Codec[*Sandbox]{
 		Kind:   "pod",
 		ID:     func(x *Sandbox) string { return x.ID },
 		Encode: encodeRecord,

@@ -74,7 +74,7 @@ func (s *Service) UpdateResources(ctx context.Context, id string, overhead, res 
 	}
 	sb.Config = cfg
 	e.set(sb)
-	if err := s.store.Save(sb); err != nil {
+	if err := s.store.SaveVolatile(sb); err != nil {
 		return fmt.Errorf("update resources of pod %s: limits applied but not recorded: %w", sb.ID, err)
 	}
 	return nil

@@ -60,8 +60,11 @@ type Containers interface {
 
 // Options configure a Service; the daemon fills them from its config.
 type Options struct {
-	// StateDir holds the per-pod records (<id>.json).
+	// StateDir holds the per-pod records (<id>.json), synced.
 	StateDir string
+	// VolatileStateDir holds the records' writes that need not outlive the
+	// machine (state.Records); on the run root. Empty: StateDir, synced.
+	VolatileStateDir string
 	// RunDir holds per-pod generated files and shm (<RunDir>/<id>/).
 	RunDir string
 	// InitRootDir is the directory the pod init program is run from (and
@@ -169,7 +172,7 @@ func New(opts Options) (*Service, error) {
 		return nil, fmt.Errorf("sandbox service: %w", err)
 	}
 	s := &Service{
-		opts: opts, log: log, store: newStore(opts.StateDir),
+		opts: opts, log: log, store: newStore(opts.StateDir, opts.VolatileStateDir),
 		byID: map[string]*entry{}, names: reserve.New(),
 	}
 	sbs, errs := s.store.LoadAll()
@@ -265,6 +268,13 @@ func (s *Service) alive(sb *Sandbox) bool {
 	return !sb.SharedPID || sb.Init.Alive()
 }
 
+// Close makes the records' latest writes durable (state.Records.Persist),
+// at a clean stop: a reboot then finds every pod as it was last recorded.
+// Pods keep running.
+func (s *Service) Close() error {
+	return s.store.Persist()
+}
+
 // SetContainers connects the container service once it exists.
 func (s *Service) SetContainers(c Containers) {
 	s.mu.Lock()
@@ -358,18 +368,20 @@ func (s *Service) create(ctx context.Context, sp *spec, cfg *runtimeapi.PodSandb
 	}
 	// Every resource is named in the record before it is made, so that a
 	// crash at any point leaves a record from which the next start undoes
-	// what exists. A record write costs a new file and, synced, two fsyncs,
-	// so each write names every resource made before the next one. There
-	// are four:
+	// what exists. A record write costs a new file, so each write names
+	// every resource made before the next one. There are four:
 	//   - this one: the run directory and the cgroup, as an intent;
 	//   - pinNamespaces': the cgroup made, the namespace files, the shm
 	//     mount and the log directory;
 	//   - the network's, before CNI ADD;
 	//   - the last: the addresses and Ready.
-	// The first two name only what a reboot removes (a directory on the
-	// run root, a cgroup, namespace files and a tmpfs mount), so they are
-	// not synced, unless crio makes the log directory on disk; from the
-	// network's on (an address reservation on disk), every write is.
+	// Only the network's is synced (state.Records.Save): it names an
+	// address reservation on disk. The others name only what a reboot
+	// removes (a directory on the run root, a cgroup, namespace files, a
+	// tmpfs mount, addresses), so they are volatile writes, unless crio
+	// makes the log directory on disk. After a crash of the machine the
+	// pod's record is then the network's, a pod still being created, which
+	// the next start undoes.
 	sb.CgroupIntent = cgPath
 	if err := s.saveEarly(sb); err != nil {
 		return nil, err
@@ -448,7 +460,7 @@ func (s *Service) create(ctx context.Context, sp *spec, cfg *runtimeapi.PodSandb
 		return nil, err
 	}
 	sb.State = StateReady
-	if err := s.store.Save(sb); err != nil {
+	if err := s.store.SaveVolatile(sb); err != nil {
 		return nil, err
 	}
 	s.log.Debug("pod created", "id", id, "name", name, "ips", sb.IPs, "duration", time.Since(start))
@@ -552,14 +564,14 @@ func (s *Service) startInit(sb *Sandbox) error {
 	return s.saveEarly(sb)
 }
 
-// saveEarly writes the record of a pod being made, up to its network: not
-// synced while everything it names is gone after a reboot (see create),
-// synced once it names the log directory crio makes on disk.
+// saveEarly writes the record of a pod being made, up to its network: a
+// volatile write while everything it names is gone after a reboot (see
+// create), synced once it names the log directory crio makes on disk.
 func (s *Service) saveEarly(sb *Sandbox) error {
 	if sb.LogDirOwned {
 		return s.store.Save(sb)
 	}
-	return s.store.SaveNoSync(sb)
+	return s.store.SaveVolatile(sb)
 }
 
 func (s *Service) mountShm(sb *Sandbox, sp *spec) error {
@@ -588,11 +600,11 @@ func (s *Service) writeFiles(sb *Sandbox, sp *spec) error {
 		}
 	}
 	sb.ResolvPath = filepath.Join(sb.RunDir, "resolv.conf")
-	if err := state.WriteFileAtomic(sb.ResolvPath, resolv, 0o644); err != nil {
+	if err := state.WriteRunFile(sb.ResolvPath, resolv, 0o644); err != nil {
 		return fmt.Errorf("pod resolv.conf: %w", err)
 	}
 	sb.HostnamePath = filepath.Join(sb.RunDir, "hostname")
-	if err := state.WriteFileAtomic(sb.HostnamePath, []byte(sb.Hostname+"\n"), 0o644); err != nil {
+	if err := state.WriteRunFile(sb.HostnamePath, []byte(sb.Hostname+"\n"), 0o644); err != nil {
 		return fmt.Errorf("pod hostname file: %w", err)
 	}
 	return nil
@@ -614,7 +626,7 @@ func (s *Service) writeHosts(sb *Sandbox, sp *spec) error {
 		return fmt.Errorf("pod hosts file: %w", err)
 	}
 	sb.HostsPath = filepath.Join(sb.RunDir, "hosts")
-	if err := state.WriteFileAtomic(sb.HostsPath, data, 0o644); err != nil {
+	if err := state.WriteRunFile(sb.HostsPath, data, 0o644); err != nil {
 		return fmt.Errorf("pod hosts file: %w", err)
 	}
 	return nil

@@ -3,12 +3,14 @@ package state
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 type rec struct {
@@ -155,18 +157,18 @@ func TestRecordFormatVersion(t *testing.T) {
 	}
 }
 
-func TestStampVersion(t *testing.T) {
+func TestStamp(t *testing.T) {
 	for in, want := range map[string]string{
-		`{}`:           `{"recordVersion":1}`,
-		` {"a":1} `:    `{"recordVersion":1,"a":1}`,
-		"{\n \"a\":1}": `{"recordVersion":1,"a":1}`,
+		`{}`:           `{"recordVersion":1,"recordSeq":7}`,
+		` {"a":1} `:    `{"recordVersion":1,"recordSeq":7,"a":1}`,
+		"{\n \"a\":1}": `{"recordVersion":1,"recordSeq":7,"a":1}`,
 	} {
-		got, err := stampVersion([]byte(in))
+		got, err := stamp([]byte(in), 7)
 		if err != nil || string(got) != want {
-			t.Errorf("stampVersion(%q) = %s, %v; want %s", in, got, err, want)
+			t.Errorf("stamp(%q) = %s, %v; want %s", in, got, err, want)
 		}
 	}
-	if _, err := stampVersion([]byte(`[1]`)); err == nil {
+	if _, err := stamp([]byte(`[1]`), 7); err == nil {
 		t.Error("a JSON array was stamped")
 	}
 }
@@ -210,41 +212,187 @@ func TestLabelsMatch(t *testing.T) {
 	}
 }
 
-// TestSaveNoSync: an unsynced write is a whole record like a synced one,
-// for LoadAll and for the Save that replaces it, and leaves no temporary
-// file behind.
-func TestSaveNoSync(t *testing.T) {
-	dir := t.TempDir()
+func volatileRecords(t *testing.T) (Records[*rec], string, string) {
+	dir, vdir := t.TempDir(), filepath.Join(t.TempDir(), "run", "records")
 	rs := records(dir)
+	rs.VolatileDir = vdir
+	return rs, dir, vdir
+}
+
+// loadOne loads rs and wants exactly one record, with note want.
+func loadOne(t *testing.T, rs Records[*rec], want string) {
+	t.Helper()
+	got, errs := rs.LoadAll()
+	if len(errs) != 0 || len(got) != 1 || got[0].Note != want {
+		t.Fatalf("LoadAll = %v, %v; want one record %q", got, errs, want)
+	}
+}
+
+// TestSaveVolatile: a volatile write goes to the volatile directory (made
+// when missing, as after a reboot), never over the synced file; LoadAll
+// takes the newer of the two, whichever directory it is in; Delete
+// removes both; no temporary file stays behind.
+func TestSaveVolatile(t *testing.T) {
+	rs, dir, vdir := volatileRecords(t)
 	r := &rec{ID: NewID(), Note: "early"}
-	if err := rs.SaveNoSync(r); err != nil {
+	if err := rs.SaveVolatile(r); err != nil {
 		t.Fatal(err)
 	}
-	check := func(want string) {
-		t.Helper()
-		got, errs := rs.LoadAll()
-		if len(errs) != 0 || len(got) != 1 || got[0].Note != want {
-			t.Fatalf("LoadAll = %v, %v; want one record %q", got, errs, want)
-		}
-		entries, _ := os.ReadDir(dir)
-		if len(entries) != 1 {
-			t.Fatalf("directory holds %d files, want the record alone", len(entries))
-		}
-		fi, err := os.Stat(rs.path(r.ID))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if fi.Mode().Perm() != 0o600 {
-			t.Fatalf("record file mode %v, want 0600", fi.Mode().Perm())
-		}
+	if _, err := os.Stat(rs.path(r.ID)); !os.IsNotExist(err) {
+		t.Fatalf("a volatile write reached the synced directory: %v", err)
 	}
-	check("early")
+	loadOne(t, rs, "early")
+
 	r.Note = "synced"
 	if err := rs.Save(r); err != nil {
 		t.Fatal(err)
 	}
-	check("synced")
-	if err := rs.SaveNoSync(&rec{ID: "../x"}); err == nil {
-		t.Fatal("SaveNoSync accepted an invalid id")
+	loadOne(t, rs, "synced") // newer than the volatile file still there
+
+	r.Note = "running"
+	if err := rs.SaveVolatile(r); err != nil {
+		t.Fatal(err)
+	}
+	loadOne(t, rs, "running")
+	data, err := os.ReadFile(rs.path(r.ID))
+	if err != nil || !strings.Contains(string(data), `"synced"`) {
+		t.Fatalf("the synced file changed under a volatile write: %s, %v", data, err)
+	}
+
+	// A crash of the machine: the run root is empty again.
+	if err := os.RemoveAll(vdir); err != nil {
+		t.Fatal(err)
+	}
+	loadOne(t, rs, "synced")
+	if err := rs.SaveVolatile(r); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{dir, vdir} {
+		entries, _ := os.ReadDir(d)
+		if len(entries) != 1 {
+			t.Fatalf("%s holds %d files, want the record alone", d, len(entries))
+		}
+	}
+	fi, err := os.Stat(rs.volatilePath(r.ID))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("volatile record file: %v, %v; want mode 0600", fi, err)
+	}
+
+	if err := rs.Delete(r.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got, errs := rs.LoadAll(); len(got) != 0 || len(errs) != 0 {
+		t.Fatalf("after Delete, LoadAll = %v, %v", got, errs)
+	}
+	if err := rs.SaveVolatile(&rec{ID: "../x"}); err == nil {
+		t.Fatal("SaveVolatile accepted an invalid id")
+	}
+}
+
+// TestVolatileDamaged: a volatile file a crash emptied or tore is reported
+// by name, and the record's synced file stands in for it.
+func TestVolatileDamaged(t *testing.T) {
+	rs, _, _ := volatileRecords(t)
+	r := &rec{ID: NewID(), Note: "synced"}
+	if err := rs.Save(r); err != nil {
+		t.Fatal(err)
+	}
+	for _, body := range []string{"", `{"recordVersion":1,"recordSeq":`} {
+		if err := os.MkdirAll(rs.VolatileDir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(rs.volatilePath(r.ID), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		got, errs := rs.LoadAll()
+		if len(got) != 1 || got[0].Note != "synced" {
+			t.Errorf("volatile file %q: loaded %v, want the synced record", body, got)
+		}
+		if len(errs) != 1 || !strings.Contains(errs[0].Error(), rs.volatilePath(r.ID)) {
+			t.Errorf("volatile file %q: errors %v, want one naming it", body, errs)
+		}
+	}
+}
+
+// TestSeqAfterRestart: a daemon whose clock went back still numbers its
+// writes above every record it loaded.
+func TestSeqAfterRestart(t *testing.T) {
+	rs, dir, _ := volatileRecords(t)
+	id := NewID()
+	future := uint64(time.Now().Add(24 * time.Hour).UnixNano())
+	body := fmt.Sprintf(`{"recordVersion":1,"recordSeq":%d,"id":%q,"note":"from tomorrow"}`, future, id)
+	if err := os.WriteFile(filepath.Join(dir, id+".json"), []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	loadOne(t, rs, "from tomorrow")
+	if err := rs.SaveVolatile(&rec{ID: id, Note: "today"}); err != nil {
+		t.Fatal(err)
+	}
+	loadOne(t, rs, "today")
+}
+
+// TestVolatileDirUnset: without a volatile directory, volatile writes are
+// synced writes to Dir.
+func TestVolatileDirUnset(t *testing.T) {
+	dir := t.TempDir()
+	rs := records(dir)
+	r := &rec{ID: NewID(), Note: "v"}
+	if err := rs.SaveVolatile(r); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(rs.path(r.ID)); err != nil {
+		t.Fatal(err)
+	}
+	loadOne(t, rs, "v")
+}
+
+// TestPersist: at a clean stop the volatile writes newer than their synced
+// files reach Dir, so that a reboot (the run root emptied) finds them;
+// the others are left alone.
+func TestPersist(t *testing.T) {
+	rs, dir, vdir := volatileRecords(t)
+	running := &rec{ID: NewID(), Note: "synced"}
+	if err := rs.Save(running); err != nil {
+		t.Fatal(err)
+	}
+	running.Note = "running"
+	if err := rs.SaveVolatile(running); err != nil {
+		t.Fatal(err)
+	}
+	early := &rec{ID: NewID(), Note: "early"}
+	if err := rs.SaveVolatile(early); err != nil {
+		t.Fatal(err)
+	}
+	stopping := &rec{ID: NewID(), Note: "volatile"}
+	if err := rs.SaveVolatile(stopping); err != nil {
+		t.Fatal(err)
+	}
+	stopping.Note = "stopping" // a synced write after the volatile one
+	if err := rs.Save(stopping); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.Stat(rs.path(stopping.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rs.Persist(); err != nil {
+		t.Fatal(err)
+	}
+	if after, err := os.Stat(rs.path(stopping.ID)); err != nil || !os.SameFile(before, after) {
+		t.Errorf("Persist rewrote a synced file newer than its volatile one (%v)", err)
+	}
+	if err := os.RemoveAll(vdir); err != nil { // the reboot
+		t.Fatal(err)
+	}
+	got, errs := rs.LoadAll()
+	notes := map[string]string{}
+	for _, r := range got {
+		notes[r.ID] = r.Note
+	}
+	if len(errs) != 0 || len(notes) != 3 || notes[running.ID] != "running" || notes[early.ID] != "early" || notes[stopping.ID] != "stopping" {
+		t.Fatalf("after Persist and a reboot: %v, %v", notes, errs)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 3 {
+		t.Errorf("%s holds %d files, want the 3 records", dir, len(entries))
 	}
 }

@@ -15,6 +15,11 @@
 # waits for Version; stop_crio stops it; warm_up pulls the image with one
 # pod. The EXIT trap stops crio, unmounts and removes the private paths and
 # calls bench_cleanup_extra when the script defines it.
+#
+# The run directory $CR is a tmpfs of its own (RUN_TMPFS=1, the default), as
+# /run is on every node: on a machine whose /run is on disk (this VM's),
+# crio's and containers/storage's writes there would otherwise cost disk
+# writes that a node never pays. RUN_TMPFS=0 leaves it on /run as it is.
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BENCH=${BENCH:-$(cd "$REPO/../shared/bench" 2>/dev/null && pwd || echo /work/shared/bench)}
@@ -66,6 +71,10 @@ bench_setup() {
 		REGISTRY_STARTED=1
 	fi
 	ensure_bench0
+	mkdir -p "$CR"
+	if [ "${RUN_TMPFS:-1}" != 0 ] && ! mountpoint -q "$CR"; then
+		mount -t tmpfs -o mode=0755,size=2g tmpfs "$CR"
+	fi
 	write_crio_configs "$C" "$CR"
 	mkdir -p "$C/etc/crio.conf.d" "$C/etc/off.d"
 	cp "$HARNESS/registries.conf" "$C/etc/registries.conf"

@@ -542,7 +542,7 @@ func takeCtrFootprint(t *testing.T, d *Daemon, ids []string) ctrFootprint {
 			}
 		}
 	}
-	f.Records = count(filepath.Join(d.Dir, "root", "crio-containers"))
+	f.Records = len(recordIDs(d.Dir, "container"))
 	f.Bundles = count(filepath.Join(d.Dir, "runroot", "crio-containers"))
 	f.ExitFiles = count(filepath.Join(d.Dir, "run", "exits"))
 	for _, id := range ids {

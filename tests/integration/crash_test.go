@@ -1,8 +1,10 @@
 package integration
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -57,15 +59,10 @@ func crashAtPoint(t *testing.T, point string) {
 		t.Fatalf("crio exited with 0, want a SIGKILL at %s", point)
 	}
 	// The half-made pod's id, from its record: the RPC never returned it.
-	recs, _ := os.ReadDir(filepath.Join(dir, "root", "crio-sandboxes"))
-	ids := map[string]bool{survivor: true}
-	for _, r := range recs {
-		if id := strings.TrimSuffix(r.Name(), ".json"); id != r.Name() && id != survivor {
-			ids[id] = true
-		}
-	}
+	ids := recordIDs(dir, "sandbox")
+	ids[survivor] = true
 	if len(ids) != 2 {
-		t.Fatalf("records after the crash: %v", recs)
+		t.Fatalf("records after the crash: %v", ids)
 	}
 	crashed := takeFootprint(t, d, n, ids)
 	t.Logf("%s: footprint with the survivor %+v, after the crash %+v", point, before, crashed)
@@ -118,10 +115,10 @@ func TestCrashDuringCreateContainerLeavesNothing(t *testing.T) {
 			if code := e.d.Wait(30 * time.Second); code == 0 {
 				t.Fatalf("crio exited with 0, want a SIGKILL at %s", point)
 			}
-			recs, _ := os.ReadDir(filepath.Join(e.d.Dir, "root", "crio-containers"))
+			recs := recordIDs(e.d.Dir, "container")
 			var crashed string
-			for _, r := range recs {
-				if id := strings.TrimSuffix(r.Name(), ".json"); id != r.Name() && id != keep {
+			for id := range recs {
+				if id != keep {
 					crashed = id
 				}
 			}
@@ -160,9 +157,11 @@ func TestCrashDuringCreateContainerLeavesNothing(t *testing.T) {
 					t.Errorf("the half-made container is listed: %v", c)
 				}
 			}
+			synced, volatile := recordDirs(e.d.Dir, "container")
 			for _, p := range []string{
 				filepath.Join(e.d.Dir, "runc", crashed), // runc state
-				filepath.Join(e.d.Dir, "root", "crio-containers", crashed+".json"),
+				filepath.Join(synced, crashed+".json"),
+				filepath.Join(volatile, crashed+".json"),
 			} {
 				if _, err := os.Stat(p); err == nil {
 					t.Errorf("left behind: %s", p)
@@ -360,10 +359,7 @@ func crashBurst(t *testing.T, point, phase string) {
 	for id := range made {
 		ids[id] = true
 	}
-	recs, _ := os.ReadDir(filepath.Join(e.d.Dir, "root", "crio-sandboxes"))
-	for _, r := range recs {
-		ids[strings.TrimSuffix(r.Name(), ".json")] = true
-	}
+	maps.Copy(ids, recordIDs(e.d.Dir, "sandbox"))
 	crashed := takeFootprint(t, e.d, n, ids)
 	t.Logf("%s: %d pods made before the crash; footprint before %+v, after the crash %+v", point, len(made), before, crashed)
 
@@ -397,11 +393,7 @@ func crashBurst(t *testing.T, point, phase string) {
 	}
 	after := takeFootprint(t, e.d, n, ids)
 	if after != before {
-		recs, _ := os.ReadDir(filepath.Join(e.d.Dir, "root", "crio-sandboxes"))
-		var names []string
-		for _, r := range recs {
-			names = append(names, r.Name())
-		}
+		names := slices.Sorted(maps.Keys(recordIDs(e.d.Dir, "sandbox")))
 		t.Errorf("crash at %s left something behind:\nbefore the burst %+v\nafter cleanup    %+v\npod records %v", point, before, after, names)
 	}
 	if got := storageContainers(t, e.d); got != beforeStorage {

@@ -79,8 +79,7 @@ func takeFootprint(t *testing.T, d *Daemon, n *testNet, ids map[string]bool) foo
 			f.InitProcs++
 		}
 	}
-	rec, _ := os.ReadDir(filepath.Join(d.Dir, "root", "crio-sandboxes"))
-	f.Records = len(rec)
+	f.Records = len(recordIDs(d.Dir, "sandbox"))
 	run, _ := os.ReadDir(filepath.Join(d.Dir, "runroot", "crio-sandboxes"))
 	f.RunDirs = len(run)
 	return f

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -110,7 +111,9 @@ func setRecordField(t *testing.T, path, key string, value any) {
 		t.Fatal(err)
 	}
 	var rec map[string]any
-	if err := json.Unmarshal(data, &rec); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber() // the record's sequence number needs all 64 bits
+	if err := dec.Decode(&rec); err != nil {
 		t.Fatal(err)
 	}
 	rec[key] = value
@@ -120,6 +123,55 @@ func setRecordField(t *testing.T, path, key string, value any) {
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A daemon's records of pods ("sandbox") or containers ("container"): the
+// synced files under root and the volatile ones under runroot.
+func recordDirs(dir, kind string) (synced, volatile string) {
+	return filepath.Join(dir, "root", "crio-"+kind+"s"), filepath.Join(dir, "runroot", "crio-"+kind+"-records")
+}
+
+// recordIDs lists the ids of a daemon's records of kind, synced or
+// volatile.
+func recordIDs(dir, kind string) map[string]bool {
+	ids := map[string]bool{}
+	synced, volatile := recordDirs(dir, kind)
+	for _, d := range []string{synced, volatile} {
+		ents, _ := os.ReadDir(d)
+		for _, e := range ents {
+			if id, ok := strings.CutSuffix(e.Name(), ".json"); ok && !strings.HasPrefix(id, ".") {
+				ids[id] = true
+			}
+		}
+	}
+	return ids
+}
+
+// latestRecordPath is the file that holds a record's latest write: of its
+// synced and volatile files, the one with the higher recordSeq.
+func latestRecordPath(t *testing.T, dir, kind, id string) string {
+	t.Helper()
+	synced, volatile := recordDirs(dir, kind)
+	best, bestSeq := "", uint64(0)
+	for _, p := range []string{filepath.Join(synced, id+".json"), filepath.Join(volatile, id+".json")} {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		var hdr struct {
+			Seq uint64 `json:"recordSeq"`
+		}
+		if err := json.Unmarshal(data, &hdr); err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		if best == "" || hdr.Seq > bestSeq {
+			best, bestSeq = p, hdr.Seq
+		}
+	}
+	if best == "" {
+		t.Fatalf("no record of %s %s", kind, id)
+	}
+	return best
 }
 
 func set(ids []string) map[string]bool {
@@ -159,7 +211,7 @@ func TestTenPodsSurviveDaemonKill(t *testing.T) {
 		}
 	}
 	// One start the daemon died before recording: the runtime ran it.
-	rec := filepath.Join(e.d.Dir, "root", "crio-containers", ctrIDs[1]+".json")
+	rec := latestRecordPath(t, e.d.Dir, "container", ctrIDs[1])
 	setRecordField(t, rec, "state", "created")
 	e.restart(t)
 
@@ -311,9 +363,12 @@ func podCgroupDirs(podIDs []string) []string {
 // After a reboot (the version file gone, every process and mount with
 // it): with internal_wipe off the pods are listed not ready and their
 // containers exited with a reason, their addresses already free; by
-// default (internal_wipe on) pods and containers are removed at start.
-// Either way nothing is left once they are gone, and the daemon runs new
-// pods.
+// default (internal_wipe on) pods and containers are removed at start,
+// also after a crash of the machine, which loses their volatile record
+// writes (the run root goes). A clean stop makes the records durable, so
+// a reboot into internal_wipe off, after a stop with it on, still finds
+// every pod. Either way nothing is left once they are gone, and the
+// daemon runs new pods.
 func TestRebootCleansUpStalePodsAndContainers(t *testing.T) {
 	e := startCtrDaemon(t, nil)
 	e.warmUp(t)
@@ -321,47 +376,67 @@ func TestRebootCleansUpStalePodsAndContainers(t *testing.T) {
 	// The shared pod init root under runroot goes with the reboot and comes
 	// back with the next pod that needs it.
 	before.Pods.RunDirs = 0
-
-	// internal_wipe = false: kept for the kubelet, reported dead.
-	keep := filepath.Join(e.d.ConfigDir, "30-keep.conf")
-	if err := os.WriteFile(keep, []byte("[crio]\ninternal_wipe = false\n"), 0o644); err != nil {
-		t.Fatal(err)
+	// keptAfterReboot checks the pods and containers internal_wipe off
+	// keeps, then removes them and wants nothing left.
+	keptAfterReboot := func(podIDs, ctrIDs []string) {
+		t.Helper()
+		pods, ctrs := e.listStates(t)
+		for _, id := range podIDs {
+			if st, ok := pods[id]; !ok || st != runtimeapi.PodSandboxState_SANDBOX_NOTREADY {
+				t.Errorf("pod after reboot: %v (listed %v)", st, ok)
+			}
+		}
+		for _, id := range ctrIDs {
+			if st, ok := ctrs[id]; !ok || st != runtimeapi.ContainerState_CONTAINER_EXITED {
+				t.Errorf("container after reboot: %v (listed %v)", st, ok)
+				continue
+			}
+			if st := e.status(t, id); st.Reason != "ContainerStatusUnknown" || st.Message == "" || st.FinishedAt == 0 {
+				t.Errorf("container after reboot: reason %q message %q finished %d", st.Reason, st.Message, st.FinishedAt)
+			}
+		}
+		if got := e.footprint(t, set(podIDs), ctrIDs); got.Pods.IPAM != before.Pods.IPAM || got.Pods.CNICache != before.Pods.CNICache {
+			t.Errorf("addresses not released at start: before %+v, after %+v", before.Pods, got.Pods)
+		}
+		for _, id := range podIDs {
+			removePod(t, e.d, id)
+		}
+		if after := e.footprint(t, set(podIDs), ctrIDs); after != before {
+			t.Errorf("left behind:\nbefore %+v\nafter  %+v", before, after)
+		}
 	}
+	keep := filepath.Join(e.d.ConfigDir, "30-keep.conf")
+	setKeep := func(on bool) {
+		t.Helper()
+		var err error
+		if on {
+			err = os.WriteFile(keep, []byte("[crio]\ninternal_wipe = false\n"), 0o644)
+		} else {
+			err = os.Remove(keep)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// internal_wipe = false: kept for the kubelet, reported dead, also
+	// after a crash of the machine.
+	setKeep(true)
+	e.d.Stop()
+	e.restart(t)
 	podIDs, ctrIDs, cfgs := e.runPods(t, "reboot", 3)
-	created := e.create(t, podIDs[1], cfgs[1], e.ctrConfig("never-started", "true"))
-	ctrIDs = append(ctrIDs, created)
+	ctrIDs = append(ctrIDs, e.create(t, podIDs[1], cfgs[1], e.ctrConfig("never-started", "true")))
 	e.d.Kill()
 	e.simulateReboot(t, podIDs, ctrIDs)
 	e.restart(t)
-	pods, ctrs := e.listStates(t)
-	for _, id := range podIDs {
-		if pods[id] != runtimeapi.PodSandboxState_SANDBOX_NOTREADY {
-			t.Errorf("pod after reboot: %v", pods[id])
-		}
-	}
-	for _, id := range ctrIDs {
-		if ctrs[id] != runtimeapi.ContainerState_CONTAINER_EXITED {
-			t.Errorf("container after reboot: %v", ctrs[id])
-		}
-		if st := e.status(t, id); st.Reason != "ContainerStatusUnknown" || st.Message == "" || st.FinishedAt == 0 {
-			t.Errorf("container after reboot: reason %q message %q finished %d", st.Reason, st.Message, st.FinishedAt)
-		}
-	}
-	if got := e.footprint(t, set(podIDs), ctrIDs); got.Pods.IPAM != before.Pods.IPAM || got.Pods.CNICache != before.Pods.CNICache {
-		t.Errorf("addresses not released at start: before %+v, after %+v", before.Pods, got.Pods)
-	}
-	for _, id := range podIDs {
-		removePod(t, e.d, id)
-	}
-	if after := e.footprint(t, set(podIDs), ctrIDs); after != before {
-		t.Errorf("left behind:\nbefore %+v\nafter  %+v", before, after)
-	}
+	keptAfterReboot(podIDs, ctrIDs)
 
-	// The default: removed at start.
-	if err := os.Remove(keep); err != nil {
-		t.Fatal(err)
-	}
-	podIDs, ctrIDs, _ = e.runPods(t, "wipe", 3)
+	// The default: removed at start, after a crash of the machine too.
+	setKeep(false)
+	e.d.Stop()
+	e.restart(t)
+	podIDs, ctrIDs, cfgs = e.runPods(t, "wipe", 3)
+	ctrIDs = append(ctrIDs, e.create(t, podIDs[1], cfgs[1], e.ctrConfig("never-started", "true")))
 	e.d.Kill()
 	e.simulateReboot(t, podIDs, ctrIDs)
 	e.restart(t)
@@ -371,6 +446,20 @@ func TestRebootCleansUpStalePodsAndContainers(t *testing.T) {
 	if after := e.footprint(t, set(podIDs), ctrIDs); after != before {
 		t.Errorf("left behind:\nbefore %+v\nafter  %+v", before, after)
 	}
+
+	// A clean stop with the default, then a reboot into internal_wipe =
+	// false: the volatile writes were made durable at the stop.
+	podIDs, ctrIDs, cfgs = e.runPods(t, "stopped", 2)
+	ctrIDs = append(ctrIDs, e.create(t, podIDs[1], cfgs[1], e.ctrConfig("never-started", "true")))
+	if code := e.d.Stop(); code != 0 {
+		t.Fatalf("crio exited with %d at SIGTERM", code)
+	}
+	setKeep(true)
+	e.simulateReboot(t, podIDs, ctrIDs)
+	e.restart(t)
+	keptAfterReboot(podIDs, ctrIDs)
+	setKeep(false)
+
 	// And the node works: a new pod runs a container to its end.
 	podID, pod := e.pod(t, "after-reboot", nil)
 	if st, _ := e.runToExit(t, podID, pod, e.ctrConfig("hello", "echo", "hi")); st.ExitCode != 0 {

@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"os"
 	"runtime"
@@ -152,8 +153,7 @@ func build(_ context.Context, env daemon.Env) (daemon.Services, error) {
 		Close: func(context.Context) error {
 			streams.Close() // ends the streams (execs are killed) first
 			st.Close()
-			ctrs.Close()
-			return images.Close()
+			return errors.Join(ctrs.Close(), pods.Close(), images.Close())
 		},
 	}, nil
 }
