@@ -21,21 +21,8 @@ export NIX_CONFIG=$'build-users-group =\nsandbox = true\nsubstituters =\nexperim
 mkdir -p /nix/var/nix
 WORK=$(mktemp -d /var/tmp/crio-nixtest.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
-passed=0
-failed=0
-check() {
-    local what=$1
-    shift
-    if "$@" >"$WORK/out" 2>&1; then
-        passed=$((passed + 1))
-        echo "    ok: $what"
-    else
-        failed=$((failed + 1))
-        echo "    FAIL: $what" >&2
-        sed 's/^/        /' "$WORK/out" | tail -n 25 >&2
-    fi
-}
-log() { echo "==> [$(date -u +%H:%M:%S)] $*"; }
+# shellcheck source=tests/lib.sh
+. "$ROOT/tests/lib.sh"
 
 log "parse"
 for f in nix/*.nix tests/nix/*.nix; do
@@ -120,5 +107,4 @@ for arch in amd64 arm64; do
 done
 
 echo
-echo "nix: $passed passed, $failed failed"
-[[ $failed -eq 0 ]]
+summary nix
