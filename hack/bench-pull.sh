@@ -17,6 +17,10 @@
 #               hack/pulltrace -ms (crio's module: the same c/image and
 #               c/storage versions as crio; skopeo from Debian has older
 #               ones); warm store; wall time
+#   staged      hack/stagedpull -ms: the same libraries with the layers
+#               staged by containers/storage in parallel, then stacked in
+#               order (a design crio does not use yet), in the copyimg store;
+#               timed inside the process from the first request
 #   floor       hack/pullfloor: the unavoidable work alone, as fast as Go does
 #               it: manifest, config and every layer fetched at once over
 #               HTTP, each layer streamed through sha256 (blob and diff ID,
@@ -46,8 +50,9 @@
 # concurrent/sequential is how much the pulls overlap (1.0: they serialise).
 #
 # Environment: REPS (3), SETTLE (0), CONC (0), BENCH (../shared/bench beside the repo),
-# CRIO_BIN (bin/crio, built when missing), TOOLS (contestants, in this order:
-# "crio containerd floor skopeo skopeo-warm copyimg"), KEEP=1 keeps the stores.
+# CRIO_BIN (bin/crio, built when missing), TOOLS (contestants, in this order;
+# default "crio containerd floor skopeo skopeo-warm copyimg", staged only
+# when named), KEEP=1 keeps the stores.
 # Needs root and Go; installs what is missing among containerd, skopeo,
 # docker-registry, jq and curl (hack/install-deps.sh; gcc too when the
 # bench images have to be built).
@@ -198,8 +203,11 @@ func main() {
 EOF
 (cd "$BENCH/cribench" && go build -o "$W/pullonly/pullonly" "$W/pullonly/main.go")
 
-if has copyimg; then
+if has copyimg || has staged; then
 	(cd "$REPO" && CGO_ENABLED=0 go build -tags "$TAGS" -o "$W/pulltrace" ./hack/pulltrace)
+fi
+if has staged; then
+	(cd "$REPO" && CGO_ENABLED=0 go build -tags "$TAGS" -o "$W/stagedpull" ./hack/stagedpull)
 fi
 if has floor; then
 	(cd "$REPO" && CGO_ENABLED=0 go build -o "$W/pullfloor" ./hack/pullfloor)
@@ -349,7 +357,7 @@ clear_store() {
 			skopeo delete "containers-storage:[overlay@$SW+$SWR]$REG/$i" 2>/dev/null || true
 		done
 		;;
-	copyimg) "$W/pulltrace" -root "$L" -runroot "$LR" -delete "$ALL" ;;
+	copyimg | staged) "$W/pulltrace" -root "$L" -runroot "$LR" -delete "$ALL" ;;
 	floor) rm -rf "$F" ;;
 	esac
 }
@@ -371,6 +379,11 @@ pull_one() {
 			-policy "$C/etc/policy.json" -ms "$REG/$img")
 		record "$rep" copyimg "$img" "$(ms_since "$t0")"
 		record "$rep" copyimg-inproc "$img" "$inner"
+		;;
+	staged)
+		inner=$("$W/stagedpull" -root "$L" -runroot "$LR" -registries-conf "$C/etc/registries.conf" -reps 1 -ms "$REG/$img") ||
+			die "stagedpull $img failed"
+		record "$rep" staged "$img" "$inner"
 		;;
 	floor)
 		inner=$("$W/pullfloor" -registry "$REG" -dest "$F" "$img") || die "pullfloor $img failed"
@@ -506,6 +519,16 @@ cell() { local m; m=$(med "$@"); if [ -n "$m" ]; then printf '%.0f [%s]' "$m" "$
 				cr=$(med "$pass" crio "$img"); sk=$(med "$pass" skopeo "$img"); sw=$(med "$pass" skopeo-warm "$img")
 				echo "| $img | $(cell "$pass" skopeo "$img") | $(cell "$pass" skopeo-warm "$img")" \
 					"| $(cell "$pass" copyimg "$img") | $(cell "$pass" copyimg-inproc "$img") | $(ratio "$cr" "$sk") | $(ratio "$cr" "$sw") |"
+			done
+		fi
+		if has staged; then
+			echo
+			echo "| image | staged (layers in parallel) | copyimg, copy.Image only | floor | staged/copy.Image | staged/floor |"
+			echo "|---|---:|---:|---:|---:|---:|"
+			for img in "${IMAGES[@]}"; do
+				st=$(med "$pass" staged "$img"); ci=$(med "$pass" copyimg-inproc "$img"); fl=$(med "$pass" floor "$img")
+				echo "| $img | $(cell "$pass" staged "$img") | $(cell "$pass" copyimg-inproc "$img") | $(cell "$pass" floor "$img")" \
+					"| $(ratio "$st" "$ci") | $(ratio "$st" "$fl") |"
 			done
 		fi
 	done
