@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/crio-appliance/crio/daemon/cgroups"
+	"github.com/crio-appliance/crio/daemon/config"
 	"github.com/crio-appliance/crio/daemon/events"
 	"github.com/crio-appliance/crio/daemon/network"
 )
@@ -32,7 +34,7 @@ func newService(t *testing.T, dir string, mutate ...func(*Options)) *Service {
 		t.Fatal(err)
 	}
 	opts := Options{
-		StateDir: filepath.Join(dir, "state"), RunDir: filepath.Join(dir, "run"),
+		StateDir: filepath.Join(dir, "state"), VolatileStateDir: filepath.Join(dir, "run-records"), RunDir: filepath.Join(dir, "run"),
 		NamespacesDir: filepath.Join(dir, "ns"), LogDir: filepath.Join(dir, "logs"),
 		CgroupManager: "cgroupfs", DefaultCgroupParent: "/crio-sandbox-test",
 		Network: network.New(network.Options{NetworkDir: filepath.Join(dir, "net.d")}),
@@ -128,18 +130,8 @@ func TestRestoreUndoesHalfCreatedPod(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(dir, "state", sb.ID+".json")
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rec map[string]any
-	json.Unmarshal(raw, &rec)
-	rec["state"] = string(StateCreating)
-	raw, _ = json.Marshal(rec)
-	if err := os.WriteFile(path, raw, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := latestRecord(t, dir, sb.ID)
+	setRecordField(t, path, "state", string(StateCreating))
 	s2 := newService(t, dir)
 	if got := s2.List(Filter{}); len(got) != 0 {
 		t.Errorf("half-created pod listed: %v", got)
@@ -147,8 +139,57 @@ func TestRestoreUndoesHalfCreatedPod(t *testing.T) {
 	if l := leftovers(sb); len(l) != 0 {
 		t.Errorf("left behind: %v", l)
 	}
-	if _, err := os.Stat(path); !os.IsNotExist(err) {
-		t.Errorf("record left: %v", err)
+	for _, p := range []string{filepath.Join(dir, "state", sb.ID+".json"), filepath.Join(dir, "run-records", sb.ID+".json")} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("record left: %s: %v", p, err)
+		}
+	}
+}
+
+// latestRecord is the file that holds the pod record's latest write, of
+// its synced (state) and volatile (run-records) files.
+func latestRecord(t *testing.T, dir, id string) string {
+	t.Helper()
+	best, bestSeq := "", uint64(0)
+	for _, p := range []string{filepath.Join(dir, "state", id+".json"), filepath.Join(dir, "run-records", id+".json")} {
+		raw, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		var hdr struct {
+			Seq uint64 `json:"recordSeq"`
+		}
+		if err := json.Unmarshal(raw, &hdr); err != nil {
+			t.Fatal(err)
+		}
+		if best == "" || hdr.Seq > bestSeq {
+			best, bestSeq = p, hdr.Seq
+		}
+	}
+	if best == "" {
+		t.Fatalf("no record of pod %s", id)
+	}
+	return best
+}
+
+// setRecordField rewrites one top-level field of a record file, keeping
+// the others as they are (the sequence number needs all 64 bits).
+func setRecordField(t *testing.T, path, key string, value any) {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec map[string]any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&rec); err != nil {
+		t.Fatal(err)
+	}
+	rec[key] = value
+	raw, _ = json.Marshal(rec)
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -283,22 +324,8 @@ func TestRestoreRefusesNewerRecord(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(dir, "state", sb.ID+".json")
-	setVersion := func(v int) {
-		raw, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var rec map[string]any
-		if err := json.Unmarshal(raw, &rec); err != nil {
-			t.Fatal(err)
-		}
-		rec["recordVersion"] = v
-		raw, _ = json.Marshal(rec)
-		if err := os.WriteFile(path, raw, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	path := latestRecord(t, dir, sb.ID)
+	setVersion := func(v int) { setRecordField(t, path, "recordVersion", v) }
 	setVersion(99)
 	s2 := newService(t, dir) // fails the test if New fails
 	if got := s2.List(Filter{}); len(got) != 0 {
@@ -314,5 +341,19 @@ func TestRestoreRefusesNewerRecord(t *testing.T) {
 	}
 	if err := s3.Remove(ctx, sb.ID); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestVolatileStateDir: records keep volatile writes on the run root only
+// while a reboot removes every pod anyway (internal_wipe, the default).
+func TestVolatileStateDir(t *testing.T) {
+	cfg := config.Default()
+	cfg.RunRoot = "/run/x"
+	if got := VolatileStateDir(cfg, "recs"); got != "/run/x/recs" {
+		t.Errorf("with internal_wipe: %q, want /run/x/recs", got)
+	}
+	cfg.InternalWipe = false
+	if got := VolatileStateDir(cfg, "recs"); got != "" {
+		t.Errorf("without internal_wipe: %q, want every write synced (\"\")", got)
 	}
 }

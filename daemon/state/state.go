@@ -278,6 +278,7 @@ func (r Records[T]) LoadAll() (out []T, errs []error) {
 		name string
 	}
 	newest := map[string]found{}
+	refused := map[string]bool{} // a file of the record is from a later crio
 	var ids []string
 	dirs := []string{r.Dir}
 	if r.VolatileDir != "" {
@@ -290,7 +291,9 @@ func (r Records[T]) LoadAll() (out []T, errs []error) {
 			ver, seq, err := header(f.data)
 			if err == nil && ver > RecordVersion {
 				// Refused by name and left in place, so that crio, once
-				// back, still finds it.
+				// back, still finds it; so is the record's other file,
+				// which may be older than what the later crio wrote.
+				refused[id] = true
 				err = fmt.Errorf("%w: version %d, this crio reads up to %d; left in place, not restored (run the crio that wrote it, or remove the pod)", ErrNewerRecord, ver, RecordVersion)
 			}
 			if err != nil {
@@ -308,6 +311,9 @@ func (r Records[T]) LoadAll() (out []T, errs []error) {
 		}
 	}
 	for _, id := range ids {
+		if refused[id] {
+			continue
+		}
 		f := newest[id]
 		v, err := r.Codec.Decode(f.data)
 		if err != nil {

@@ -396,3 +396,22 @@ func TestPersist(t *testing.T) {
 		t.Errorf("%s holds %d files, want the 3 records", dir, len(entries))
 	}
 }
+
+// TestNewerFormatHidesOtherFile: a record one of whose files a later crio
+// wrote is not restored from its other file, whatever the sequence
+// numbers say: that file may be older than what the later crio knew.
+func TestNewerFormatHidesOtherFile(t *testing.T) {
+	rs, dir, _ := volatileRecords(t)
+	r := &rec{ID: NewID(), Note: "current"}
+	if err := rs.SaveVolatile(r); err != nil {
+		t.Fatal(err)
+	}
+	future := fmt.Sprintf(`{"recordVersion":99,"recordSeq":1,"id":%q,"note":"future"}`, r.ID)
+	if err := os.WriteFile(filepath.Join(dir, r.ID+".json"), []byte(future), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, errs := rs.LoadAll()
+	if len(got) != 0 || len(errs) != 1 || !errors.Is(errs[0], ErrNewerRecord) {
+		t.Fatalf("LoadAll = %v, %v; want nothing and one ErrNewerRecord", got, errs)
+	}
+}
