@@ -235,11 +235,15 @@ func (r Records[T]) save(v T, path func(string) string, sync bool) error {
 	if err == nil {
 		data, err = stamp(data, nextSeq())
 	}
-	if err == nil && !sync {
-		err = os.MkdirAll(r.VolatileDir, 0o700) // the run root is empty after a reboot
-	}
 	if err == nil {
 		err = writeFileAtomic(path(id), data, 0o600, sync)
+		if !sync && errors.Is(err, os.ErrNotExist) {
+			// The run root is empty after a reboot: made once, at the
+			// first volatile write, not checked at every write.
+			if err = os.MkdirAll(r.VolatileDir, 0o700); err == nil {
+				err = writeFileAtomic(path(id), data, 0o600, sync)
+			}
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("save %s %s: %w", r.Codec.Kind, id, err)
@@ -285,7 +289,7 @@ func (r Records[T]) LoadAll() (out []T, errs []error) {
 		dirs = append(dirs, r.VolatileDir)
 	}
 	for _, dir := range dirs {
-		files, ferrs := r.readDir(dir)
+		files, ferrs := r.readDir(dir, true)
 		errs = append(errs, ferrs...)
 		for id, f := range files {
 			ver, seq, err := header(f.data)
@@ -339,7 +343,7 @@ func (r Records[T]) Persist() error {
 	if r.VolatileDir == "" {
 		return nil
 	}
-	volatile, errs := r.readDir(r.VolatileDir)
+	volatile, errs := r.readDir(r.VolatileDir, false)
 	for id, f := range volatile {
 		_, seq, err := header(f.data)
 		if err != nil {
@@ -362,9 +366,10 @@ type recordFile struct {
 	name string // the path, for errors
 }
 
-// readDir reads the record files of one directory by id, and removes the
-// temporary files of writes a crash cut short.
-func (r Records[T]) readDir(dir string) (map[string]recordFile, []error) {
+// readDir reads the record files of one directory by id; at start
+// (removeTemps), it also removes the temporary files of writes a crash cut
+// short, which later, while writes may run, would be theirs.
+func (r Records[T]) readDir(dir string, removeTemps bool) (map[string]recordFile, []error) {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -380,7 +385,9 @@ func (r Records[T]) readDir(dir string) (map[string]recordFile, []error) {
 			// A write cut short by a crash before its rename: never a
 			// record, and nothing else would ever remove it. LoadAll runs
 			// at start, before any Save of this daemon.
-			_ = os.Remove(filepath.Join(dir, name))
+			if removeTemps {
+				_ = os.Remove(filepath.Join(dir, name))
+			}
 			continue
 		}
 		id, ok := strings.CutSuffix(name, ".json")
