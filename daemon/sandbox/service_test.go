@@ -1,9 +1,7 @@
 package sandbox
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -19,6 +17,7 @@ import (
 	"github.com/crio-appliance/crio/daemon/config"
 	"github.com/crio-appliance/crio/daemon/events"
 	"github.com/crio-appliance/crio/daemon/network"
+	"github.com/crio-appliance/crio/internal/testutil"
 )
 
 // newService runs a Service on real parts under a temporary directory: no
@@ -131,7 +130,7 @@ func TestRestoreUndoesHalfCreatedPod(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := latestRecord(t, dir, sb.ID)
-	setRecordField(t, path, "state", string(StateCreating))
+	testutil.SetRecordField(t, path, "state", string(StateCreating))
 	s2 := newService(t, dir)
 	if got := s2.List(Filter{}); len(got) != 0 {
 		t.Errorf("half-created pod listed: %v", got)
@@ -150,47 +149,7 @@ func TestRestoreUndoesHalfCreatedPod(t *testing.T) {
 // its synced (state) and volatile (run-records) files.
 func latestRecord(t *testing.T, dir, id string) string {
 	t.Helper()
-	best, bestSeq := "", uint64(0)
-	for _, p := range []string{filepath.Join(dir, "state", id+".json"), filepath.Join(dir, "run-records", id+".json")} {
-		raw, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		var hdr struct {
-			Seq uint64 `json:"recordSeq"`
-		}
-		if err := json.Unmarshal(raw, &hdr); err != nil {
-			t.Fatal(err)
-		}
-		if best == "" || hdr.Seq > bestSeq {
-			best, bestSeq = p, hdr.Seq
-		}
-	}
-	if best == "" {
-		t.Fatalf("no record of pod %s", id)
-	}
-	return best
-}
-
-// setRecordField rewrites one top-level field of a record file, keeping
-// the others as they are (the sequence number needs all 64 bits).
-func setRecordField(t *testing.T, path, key string, value any) {
-	t.Helper()
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rec map[string]any
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if err := dec.Decode(&rec); err != nil {
-		t.Fatal(err)
-	}
-	rec[key] = value
-	raw, _ = json.Marshal(rec)
-	if err := os.WriteFile(path, raw, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	return testutil.LatestRecord(t, filepath.Join(dir, "state", id+".json"), filepath.Join(dir, "run-records", id+".json"))
 }
 
 // A failure in the middle of RunPodSandbox undoes the steps before it.
@@ -325,7 +284,7 @@ func TestRestoreRefusesNewerRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := latestRecord(t, dir, sb.ID)
-	setVersion := func(v int) { setRecordField(t, path, "recordVersion", v) }
+	setVersion := func(v int) { testutil.SetRecordField(t, path, "recordVersion", v) }
 	setVersion(99)
 	s2 := newService(t, dir) // fails the test if New fails
 	if got := s2.List(Filter{}); len(got) != 0 {

@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -15,6 +14,8 @@ import (
 	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crio-appliance/crio/internal/testutil"
 )
 
 // trapTerm runs until SIGTERM and then exits 42, whatever PID it has (a
@@ -102,29 +103,6 @@ func (e *ctrEnv) runPods(t *testing.T, name string, n int) (podIDs, ctrIDs []str
 	return podIDs, ctrIDs, cfgs
 }
 
-// setRecordField rewrites one top-level field of a JSON record, as a crash
-// at the wrong moment would have left it.
-func setRecordField(t *testing.T, path, key string, value any) {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rec map[string]any
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber() // the record's sequence number needs all 64 bits
-	if err := dec.Decode(&rec); err != nil {
-		t.Fatal(err)
-	}
-	rec[key] = value
-	if data, err = json.Marshal(rec); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // A daemon's records of pods ("sandbox") or containers ("container"): the
 // synced files under root and the volatile ones under runroot.
 func recordDirs(dir, kind string) (synced, volatile string) {
@@ -147,31 +125,12 @@ func recordIDs(dir, kind string) map[string]bool {
 	return ids
 }
 
-// latestRecordPath is the file that holds a record's latest write: of its
-// synced and volatile files, the one with the higher recordSeq.
+// latestRecordPath is the file that holds a record's latest write, of its
+// synced and volatile files.
 func latestRecordPath(t *testing.T, dir, kind, id string) string {
 	t.Helper()
 	synced, volatile := recordDirs(dir, kind)
-	best, bestSeq := "", uint64(0)
-	for _, p := range []string{filepath.Join(synced, id+".json"), filepath.Join(volatile, id+".json")} {
-		data, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		var hdr struct {
-			Seq uint64 `json:"recordSeq"`
-		}
-		if err := json.Unmarshal(data, &hdr); err != nil {
-			t.Fatalf("%s: %v", p, err)
-		}
-		if best == "" || hdr.Seq > bestSeq {
-			best, bestSeq = p, hdr.Seq
-		}
-	}
-	if best == "" {
-		t.Fatalf("no record of %s %s", kind, id)
-	}
-	return best
+	return testutil.LatestRecord(t, filepath.Join(synced, id+".json"), filepath.Join(volatile, id+".json"))
 }
 
 func set(ids []string) map[string]bool {
@@ -212,7 +171,7 @@ func TestTenPodsSurviveDaemonKill(t *testing.T) {
 	}
 	// One start the daemon died before recording: the runtime ran it.
 	rec := latestRecordPath(t, e.d.Dir, "container", ctrIDs[1])
-	setRecordField(t, rec, "state", "created")
+	testutil.SetRecordField(t, rec, "state", "created")
 	e.restart(t)
 
 	pods, ctrs := e.listStates(t)
