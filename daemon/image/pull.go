@@ -14,6 +14,7 @@ import (
 	istorage "go.podman.io/image/v5/storage"
 	"go.podman.io/image/v5/types"
 
+	"github.com/crio-appliance/crio/daemon/image/stagedest"
 	"github.com/crio-appliance/crio/daemon/metrics"
 )
 
@@ -80,13 +81,21 @@ func (s *Service) pullOne(ctx context.Context, named reference.Named, sys *types
 	}
 	defer pc.Destroy()
 
+	var copyDest types.ImageReference = destRef
+	if stagedest.Supported(s.store) {
+		copyDest = stagedest.NewReference(destRef, s.store, s.opts.BigFilesTemporaryDir)
+	}
 	cctx, watch, stop := watchProgress(ctx, s.opts.PullProgressTimeout)
-	_, err = copy.Image(cctx, pc, destRef, srcRef, &copy.Options{
+	_, err = copy.Image(cctx, pc, copyDest, srcRef, &copy.Options{
 		SourceCtx:        sys,
 		DestinationCtx:   sys,
 		ReportWriter:     io.Discard,
 		Progress:         watch.Progress,
 		ProgressInterval: watch.Interval,
+		// The signatures are checked against policy.json before the copy,
+		// from the source; crio never reads them from the store, and the
+		// staging destination could store only simple-signing ones.
+		RemoveSignatures: true,
 	})
 	if err != nil {
 		// Before stop, which cancels cctx: classifyPullError reads a

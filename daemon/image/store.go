@@ -7,6 +7,8 @@ import (
 
 	"go.podman.io/storage"
 	storagetypes "go.podman.io/storage/types"
+
+	"github.com/crio-appliance/crio/daemon/image/stagedest"
 )
 
 // storeOptions starts from storage.conf (as CRI-O does) and lets every
@@ -71,6 +73,16 @@ func openStore(o *Options) (storage.Store, error) {
 			}
 		} else {
 			o.Logger.Warn("previous shutdown was not clean and internal_repair is off; storage not checked")
+		}
+	}
+	if stagedest.Supported(store) {
+		// Layers a killed crio was unpacking; cheap when there are none.
+		n, err := stagedest.PruneStale(store.GraphRoot())
+		if err != nil {
+			o.Logger.Warn("removing layers left half unpacked", "error", err)
+		}
+		if n > 0 {
+			o.Logger.Info("removed layers left half unpacked by an earlier pull", "count", n)
 		}
 	}
 	return store, nil

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"go.podman.io/storage"
-	storagetypes "go.podman.io/storage/types"
 
 	"github.com/crio-appliance/crio/internal/testutil"
 )
@@ -317,14 +316,26 @@ func runHelper() int {
 	return 0
 }
 
+// TestKillDuringPull: a crio killed part way through a pull leaves layers
+// half unpacked in overlay's staging directories; the next start checks
+// the store (it was used before) and removes them, and the pull then
+// succeeds.
 func TestKillDuringPull(t *testing.T) {
 	reg := startRegistry(t, registryOpts{})
+	first := buildImage(t, imageSpec{files: map[string]string{"id": "first"}})
+	reg.push(t, "kill/first", "1", first)
 	img := buildImage(t, imageSpec{files: map[string]string{"id": "killed"}, big: 4 << 20})
 	reg.push(t, "kill/app", "1", img)
-	// Stall the last layer: the busybox layer can be committed first, the
-	// big one is half downloaded when the process dies.
+	// Stall the last layer: it is half unpacked when the process dies.
 	proxy := newStallProxy(t, reg.Host, img.layers[len(img.layers)-1].digest().String())
 	env := newEnv(t, insecure(reg.Host)+insecure(proxy.Host), "")
+	s := env.open(t)
+	mustPull(t, s, reg.Host+"/kill/first:1", nil)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	staging := filepath.Join(env.opts.Root, "overlay", "staging")
+
 	env.opts.Logger = nil
 	optsJSON, err := json.Marshal(env.opts)
 	if err != nil {
@@ -344,35 +355,57 @@ func TestKillDuringPull(t *testing.T) {
 		_ = cmd.Wait()
 		t.Fatalf("helper never reached the stalled layer: %s", stderr.String())
 	}
-	// Let it commit what it can: at least the first layer's record, so the
-	// store counts as used (a slow build, -race, needs longer than a
-	// fixed pause).
-	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if storeWasUsed(storagetypes.StoreOptions{GraphRoot: env.opts.Root}) {
-			break
+	// The stalled layer's half is being unpacked into a staging directory.
+	for deadline := time.Now().Add(time.Minute); len(stagedFiles(t, staging)) == 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			t.Fatalf("nothing staged under %s: %s", staging, stderr.String())
 		}
 	}
-	time.Sleep(200 * time.Millisecond)
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	_ = cmd.Wait()
+	if len(stagedFiles(t, staging)) == 0 {
+		t.Fatal("the killed pull left no staging directory: the test would prove nothing")
+	}
 
 	env.logs = &testutil.SyncBuffer{}
 	env.opts.Logger = newTestLogger(env.logs)
-	s := env.open(t)
+	s = env.open(t)
 	if !strings.Contains(env.logs.String(), "not clean") {
 		t.Fatalf("killed run not detected:\n%s", env.logs)
 	}
+	if left := stagedFiles(t, staging); len(left) != 0 || !strings.Contains(env.logs.String(), "left half unpacked") {
+		t.Fatalf("staging directories left after the restart: %v\n%s", left, env.logs)
+	}
 	id := mustPull(t, s, reg.Host+"/kill/app:1", nil)
 	list, err := s.List(testCtx(t), "")
-	if err != nil || len(list) != 1 || list[0].ID != id {
+	if err != nil || len(list) != 2 {
 		t.Fatalf("list: %v %v", list, err)
+	}
+	if !slices.ContainsFunc(list, func(i *Image) bool { return i.ID == id }) {
+		t.Fatalf("list %v lacks %s", list, id)
 	}
 	report, err := s.Store().Check(storage.CheckMost())
 	if err != nil || len(describeReport(report)) != 0 {
 		t.Fatalf("store not consistent: %v %v", describeReport(report), err)
 	}
+}
+
+// stagedFiles lists what is under overlay's staging directory.
+func stagedFiles(t *testing.T, staging string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(staging)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
 }
 
 // TestPreviousShutdownFromCaller: the daemon keeps the marker and says how

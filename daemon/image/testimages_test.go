@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/opencontainers/go-digest"
 	imgspecs "github.com/opencontainers/image-spec/specs-go"
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
@@ -96,26 +97,41 @@ func busyboxLayer(t testing.TB) blob {
 }
 
 type tarEntry struct {
-	name string
-	mode int64
-	data []byte
-	link string
-	dir  bool
+	name     string
+	mode     int64
+	data     []byte
+	link     string // symlink target
+	hardlink string // hard link target
+	dir      bool
+	uid, gid int
 }
 
 // makeLayer writes a gzip'd tar with fixed times, so equal input gives
 // equal digests.
 func makeLayer(entries []tarEntry, mediaType string) (blob, error) {
+	return makeLayerCompressed(entries, mediaType, compressGzip)
+}
+
+// Compressions of makeLayerCompressed.
+const (
+	compressGzip = "gzip"
+	compressZstd = "zstd"
+	compressNone = "none"
+)
+
+func makeLayerCompressed(entries []tarEntry, mediaType, compression string) (blob, error) {
 	var raw bytes.Buffer
 	tw := tar.NewWriter(&raw)
 	epoch := time.Unix(0, 0)
 	for _, e := range entries {
-		h := &tar.Header{Name: e.name, Mode: e.mode, ModTime: epoch, Format: tar.FormatPAX}
+		h := &tar.Header{Name: e.name, Mode: e.mode, ModTime: epoch, Format: tar.FormatPAX, Uid: e.uid, Gid: e.gid}
 		switch {
 		case e.dir:
 			h.Typeflag = tar.TypeDir
 		case e.link != "":
 			h.Typeflag, h.Linkname, h.Mode = tar.TypeSymlink, e.link, 0o777
+		case e.hardlink != "":
+			h.Typeflag, h.Linkname = tar.TypeLink, e.hardlink
 		default:
 			h.Typeflag, h.Size = tar.TypeReg, int64(len(e.data))
 		}
@@ -131,15 +147,29 @@ func makeLayer(entries []tarEntry, mediaType string) (blob, error) {
 	if err := tw.Close(); err != nil {
 		return blob{}, err
 	}
-	var gz bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&gz, gzip.BestSpeed)
+	var out bytes.Buffer
+	var zw io.WriteCloser
+	switch compression {
+	case compressGzip:
+		zw, _ = gzip.NewWriterLevel(&out, gzip.BestSpeed)
+	case compressZstd:
+		var err error
+		if zw, err = zstd.NewWriter(&out); err != nil {
+			return blob{}, err
+		}
+	case compressNone:
+		out = raw
+		return blob{mediaType: mediaType, data: out.Bytes(), diffID: digest.FromBytes(raw.Bytes())}, nil
+	default:
+		return blob{}, fmt.Errorf("unknown compression %q", compression)
+	}
 	if _, err := io.Copy(zw, bytes.NewReader(raw.Bytes())); err != nil {
 		return blob{}, err
 	}
 	if err := zw.Close(); err != nil {
 		return blob{}, err
 	}
-	return blob{mediaType: mediaType, data: gz.Bytes(), diffID: digest.FromBytes(raw.Bytes())}, nil
+	return blob{mediaType: mediaType, data: out.Bytes(), diffID: digest.FromBytes(raw.Bytes())}, nil
 }
 
 func hostPlatform() imgspecv1.Platform {
@@ -163,9 +193,9 @@ func buildImage(t testing.TB, s imageSpec) *testImage {
 	if s.format == "" {
 		s.format = formatOCI
 	}
-	layerType, configType, manifestType := imgspecv1.MediaTypeImageLayerGzip, imgspecv1.MediaTypeImageConfig, imgspecv1.MediaTypeImageManifest
+	layerType := imgspecv1.MediaTypeImageLayerGzip
 	if s.format == formatDocker {
-		layerType, configType, manifestType = dockerLayer, dockerConfig, dockerManifest
+		layerType = dockerLayer
 	}
 	plat := hostPlatform()
 	if s.arch != "" {
@@ -209,10 +239,22 @@ func buildImage(t testing.TB, s imageSpec) *testImage {
 		}
 		img.layers = append(img.layers, l)
 	}
+	assembleImage(t, img, s.format, s.user)
+	return img
+}
+
+// assembleImage writes img's config and manifest for its layers and
+// platform.
+func assembleImage(t testing.TB, img *testImage, format, user string) {
+	t.Helper()
+	configType, manifestType := imgspecv1.MediaTypeImageConfig, imgspecv1.MediaTypeImageManifest
+	if format == formatDocker {
+		configType, manifestType = dockerConfig, dockerManifest
+	}
 	cfg := imgspecv1.Image{
-		Platform: plat,
+		Platform: img.platform,
 		Config: imgspecv1.ImageConfig{
-			User: s.user,
+			User: user,
 			Env:  []string{"PATH=/bin"},
 			Cmd:  []string{"sh"},
 		},
@@ -241,7 +283,6 @@ func buildImage(t testing.TB, s imageSpec) *testImage {
 		t.Fatal(err)
 	}
 	img.manifest = blob{mediaType: manifestType, data: mb}
-	return img
 }
 
 // pushBlob uploads b to repo unless it is there already.

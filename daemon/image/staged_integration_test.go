@@ -1,0 +1,272 @@
+package image
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
+	"go.podman.io/image/v5/copy"
+	"go.podman.io/image/v5/docker"
+	"go.podman.io/image/v5/docker/reference"
+	"go.podman.io/image/v5/signature"
+	istorage "go.podman.io/image/v5/storage"
+	"go.podman.io/image/v5/types"
+	"go.podman.io/storage"
+	"go.podman.io/storage/pkg/archive"
+	storagetypes "go.podman.io/storage/types"
+	"golang.org/x/sys/unix"
+)
+
+// TestStagedPullMatchesContainersImage: crio's pulls, which unpack the
+// layers in parallel (package stagedest), leave the store exactly as
+// containers/image's own storage destination does: the same image and
+// layer IDs, digests, names, big data, tar-split (every layer's tar comes
+// back with its diff ID) and files, owners, modes, times, whiteouts and
+// hard links. The images cover what the staging path must get right: a
+// layer setting the root directory's mode, whiteouts and an opaque
+// directory, zstd and uncompressed layers, a layer twice in one image, and
+// layers a second image has at other places in its stack.
+func TestStagedPullMatchesContainersImage(t *testing.T) {
+	reg := startRegistry(t, registryOpts{})
+	busybox := busyboxLayer(t)
+	mustLayer := func(entries []tarEntry, mediaType, compression string) blob {
+		t.Helper()
+		b, err := makeLayerCompressed(entries, mediaType, compression)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	tricky := mustLayer([]tarEntry{
+		{name: "./", mode: 0o750, dir: true},
+		{name: "etc/", mode: 0o755, dir: true},
+		{name: "etc/.wh.passwd"},
+		{name: "data/", mode: 0o711, dir: true, uid: 33, gid: 33},
+		{name: "data/a", mode: 0o640, data: []byte("a\n"), uid: 33, gid: 34},
+		{name: "data/hard", hardlink: "data/a"},
+		{name: "link", link: "data/a"},
+		{name: "tmp/", mode: 0o1777, dir: true},
+	}, imgspecv1.MediaTypeImageLayerGzip, compressGzip)
+	opaque := mustLayer([]tarEntry{
+		{name: "data/", mode: 0o755, dir: true},
+		{name: "data/.wh..wh..opq"},
+		{name: "data/b", mode: 0o4755, data: []byte("b\n")},
+	}, imgspecv1.MediaTypeImageLayerZstd, compressZstd)
+	plain := mustLayer([]tarEntry{
+		{name: "plain.bin", mode: 0o600, data: []byte(strings.Repeat("uncompressed ", 1000))},
+	}, imgspecv1.MediaTypeImageLayer, compressNone)
+
+	first := &testImage{platform: hostPlatform(), layers: []blob{busybox, tricky, opaque, plain, tricky}}
+	assembleImage(t, first, formatOCI, "")
+	reg.push(t, "staged/first", "1", first)
+	second := &testImage{platform: hostPlatform(), layers: []blob{plain, busybox, opaque}}
+	assembleImage(t, second, formatOCI, "")
+	reg.push(t, "staged/second", "1", second)
+
+	env := newEnv(t, insecure(reg.Host), "")
+	s := env.open(t)
+	refs := []string{reg.Host + "/staged/first:1", reg.Host + "/staged/second:1"}
+	for _, ref := range refs {
+		mustPull(t, s, ref, nil)
+	}
+	want := copyImagesWithContainersImage(t, env, refs)
+
+	for _, ref := range refs {
+		t.Run(strings.TrimPrefix(ref, reg.Host+"/"), func(t *testing.T) {
+			got := describeStoredImage(t, s.Store(), ref)
+			exp := describeStoredImage(t, want, ref)
+			if diff := diffLines(exp, got); diff != "" {
+				t.Fatalf("staged pull differs from containers/image's (- containers/image, + crio):\n%s", diff)
+			}
+		})
+	}
+	report, err := s.Store().Check(storage.CheckMost())
+	if err != nil || len(describeReport(report)) != 0 {
+		t.Fatalf("store not consistent: %v %v", describeReport(report), err)
+	}
+	if left := stagedFiles(t, filepath.Join(env.opts.Root, "overlay", "staging")); len(left) != 0 {
+		t.Fatalf("staging directories left: %v", left)
+	}
+}
+
+// copyImagesWithContainersImage pulls refs into a store of their own with
+// containers/image's storage destination, as crio did before stagedest.
+func copyImagesWithContainersImage(t *testing.T, env *testEnv, refs []string) storage.Store {
+	t.Helper()
+	dir := t.TempDir()
+	store, err := storage.GetStore(storagetypes.StoreOptions{
+		GraphRoot: filepath.Join(dir, "root"), RunRoot: filepath.Join(dir, "run"), GraphDriverName: "overlay",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = store.Shutdown(true) })
+	policy, err := signature.NewPolicyFromBytes([]byte(acceptAllPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := signature.NewPolicyContext(policy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Destroy()
+	sys := &types.SystemContext{SystemRegistriesConfPath: env.opts.RegistriesConf, BigFilesTemporaryDir: dir}
+	for _, ref := range refs {
+		named, err := reference.ParseNormalizedNamed(ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src, err := docker.NewReference(named)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dest, err := istorage.Transport.NewStoreReference(store, named, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := copy.Image(testCtx(t), pc, dest, src, &copy.Options{SourceCtx: sys, DestinationCtx: sys, RemoveSignatures: true}); err != nil {
+			t.Fatalf("copy.Image %s: %v", ref, err)
+		}
+	}
+	return store
+}
+
+// describeStoredImage lists, one fact per line, what the store holds for
+// the image named ref and each of its layers, files included.
+func describeStoredImage(t *testing.T, store storage.Store, ref string) []string {
+	t.Helper()
+	img, err := store.Image(ref)
+	if err != nil {
+		t.Fatalf("image %s: %v", ref, err)
+	}
+	lines := []string{
+		"image id " + img.ID,
+		"names " + strings.Join(img.Names, ","),
+		fmt.Sprint("digests ", img.Digests),
+	}
+	keys := slices.Clone(img.BigDataNames)
+	sort.Strings(keys)
+	for _, k := range keys {
+		data, err := store.ImageBigData(img.ID, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, fmt.Sprintf("big data %s %s", k, digest.FromBytes(data)))
+	}
+	for n, id := 0, img.TopLayer; id != ""; n++ {
+		l, err := store.Layer(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := fmt.Sprintf("layer -%d ", n)
+		lines = append(lines,
+			p+"id "+l.ID, p+"parent "+l.Parent,
+			p+"diff id "+l.UncompressedDigest.String(), p+"blob "+l.CompressedDigest.String(),
+			fmt.Sprint(p, "size ", l.UncompressedSize))
+		uncompressed := archive.Uncompressed
+		rc, err := store.Diff("", l.ID, &storage.DiffOptions{Compression: &uncompressed})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rebuilt, err := digest.Canonical.FromReader(rc)
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, p+"tar rebuilt from the store "+rebuilt.String())
+		for _, f := range describeTree(t, filepath.Join(store.GraphRoot(), "overlay", l.ID, "diff")) {
+			lines = append(lines, p+f)
+		}
+		id = l.Parent
+	}
+	return lines
+}
+
+// describeTree lists every file under root with its type and mode, owner,
+// link count, modification time, size and content digest or link target,
+// device number and overlay xattrs.
+func describeTree(t *testing.T, root string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(root, func(path string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := os.Lstat(path)
+		if err != nil {
+			return err
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		rel, _ := filepath.Rel(root, path)
+		mtime := fmt.Sprint(fi.ModTime().Unix())
+		if fi.ModTime().After(time.Now().Add(-time.Hour)) {
+			// Not from the tar (whose times are 1970) but from when the
+			// layer was unpacked: whiteouts, roots the tar did not list.
+			mtime = "unpacked"
+		}
+		line := fmt.Sprintf("%s %v %d:%d nlink=%d mtime=%s", rel, fi.Mode(), st.Uid, st.Gid, st.Nlink, mtime)
+		switch {
+		case fi.Mode().IsRegular():
+			f, err := os.Open(path)
+			if err != nil {
+				return err
+			}
+			h := sha256.New()
+			_, err = io.Copy(h, f)
+			f.Close()
+			if err != nil {
+				return err
+			}
+			line += fmt.Sprintf(" size=%d sha256=%s", fi.Size(), hex.EncodeToString(h.Sum(nil)))
+		case fi.Mode()&fs.ModeSymlink != 0:
+			target, err := os.Readlink(path)
+			if err != nil {
+				return err
+			}
+			line += " -> " + target
+		case fi.Mode()&fs.ModeDevice != 0:
+			line += fmt.Sprintf(" rdev=%d", st.Rdev)
+		}
+		for _, x := range []string{"trusted.overlay.opaque", "user.overlay.opaque", "trusted.overlay.whiteout"} {
+			buf := make([]byte, 64)
+			if n, err := unix.Lgetxattr(path, x, buf); err == nil {
+				line += fmt.Sprintf(" %s=%q", x, buf[:n])
+			}
+		}
+		out = append(out, line)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// diffLines is a plain line diff: lines only in want (-) or only in got
+// (+), each in order.
+func diffLines(want, got []string) string {
+	var b strings.Builder
+	for _, l := range want {
+		if !slices.Contains(got, l) {
+			b.WriteString("- " + l + "\n")
+		}
+	}
+	for _, l := range got {
+		if !slices.Contains(want, l) {
+			b.WriteString("+ " + l + "\n")
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,476 @@
+// Package stagedest is a containers-storage image destination that unpacks
+// all the layers of a pull at once.
+//
+// containers/image's own storage destination keeps each layer blob in a
+// file and applies it on top of its parent, one layer after another: a
+// pull of an image with six layers spends most of its time waiting for
+// the previous layer's unpacking. This destination instead unpacks every
+// layer as it arrives, in parallel, each into a staging directory of the
+// storage driver (Store.PrepareStagedLayer), and stacks the staged
+// directories in order when the manifest arrives (Store.ApplyStagedLayer,
+// a rename). The layers it makes are those containers/image would have
+// made: the same layer (chain) IDs, diff IDs, compressed digests and
+// tar-split; so containers/image's destination, which it wraps, then finds
+// every layer present and writes the image record (config, manifest,
+// names, digests) itself, exactly as it always does.
+//
+// Verification is unchanged: the blob digest is checked by copy.Image's
+// stream, the diff ID of every layer is computed here and checked against
+// the config before the layer is stacked, and containers/image's commit
+// checks it again.
+package stagedest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+
+	digest "github.com/opencontainers/go-digest"
+	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
+	"go.podman.io/image/v5/manifest"
+	"go.podman.io/image/v5/types"
+	"go.podman.io/storage"
+	graphdriver "go.podman.io/storage/drivers"
+	"go.podman.io/storage/pkg/archive"
+)
+
+// errUnsupportedDriver is wrapped in the errors of a driver that cannot
+// stage layers this way.
+var errUnsupportedDriver = errors.New("storage driver cannot stage whole layers")
+
+// Supported reports whether store's driver can stage layers: overlay.
+// Callers use containers/image's own destination otherwise. (Overlay with
+// composefs cannot either; the destination finds out at the first layer
+// and passes every layer on.)
+func Supported(store storage.Store) bool {
+	driver, err := store.GraphDriver()
+	return err == nil && driver.String() == "overlay"
+}
+
+// NewReference wraps ref, a containers-storage reference into store, so
+// that copy.Image writes to it through this package's destination.
+// tmpDir holds a layer's tar while it is copied from another layer (see
+// copyLayer); "" means the system's temporary directory.
+func NewReference(ref types.ImageReference, store storage.Store, tmpDir string) types.ImageReference {
+	return &reference{ImageReference: ref, store: store, tmpDir: tmpDir}
+}
+
+type reference struct {
+	types.ImageReference
+	store  storage.Store
+	tmpDir string
+}
+
+func (r *reference) NewImageDestination(ctx context.Context, sys *types.SystemContext) (types.ImageDestination, error) {
+	inner, err := r.ImageReference.NewImageDestination(ctx, sys)
+	if err != nil {
+		return nil, err
+	}
+	return &destination{
+		ImageDestination: inner,
+		store:            r.store,
+		tmpDir:           r.tmpDir,
+		staged:           make(map[digest.Digest][]*stagedLayer),
+	}, nil
+}
+
+// maxConfigSize bounds the copy of the image config kept to check diff
+// IDs; containers/image refuses larger configs itself.
+const maxConfigSize = 4 << 20
+
+// destination sends configs, manifests, signatures and the commit to
+// containers/image's storage destination, and takes layer blobs itself.
+//
+// It implements only the public ImageDestination interface, so copy.Image
+// does not offer it partial (zstd:chunked) pulls or sigstore signatures.
+type destination struct {
+	types.ImageDestination
+	store  storage.Store
+	tmpDir string
+
+	// passThrough is set when the driver turned out unable to stage:
+	// every layer then goes to the inner destination.
+	passThrough atomic.Bool
+
+	mu     sync.Mutex
+	staged map[digest.Digest][]*stagedLayer // unpacked blobs not yet stacked, by blob digest
+	config []byte                           // nil if larger than maxConfigSize
+	known  map[digest.Digest]knownBlob      // stacked blobs, told to the inner destination at PutManifest
+}
+
+// stagedLayer is one unpacked layer blob waiting in a staging directory.
+type stagedLayer struct {
+	out  *graphdriver.DriverWithDifferOutput
+	size int64 // of the blob
+}
+
+type knownBlob struct {
+	diffID digest.Digest
+	size   int64
+}
+
+// PutBlob unpacks a layer blob into a staging directory, or passes a
+// config (and a blob of unknown digest, which copy.Image never sends) to
+// the inner destination.
+func (d *destination) PutBlob(ctx context.Context, stream io.Reader, info types.BlobInfo, cache types.BlobInfoCache, isConfig bool) (types.BlobInfo, error) {
+	if isConfig {
+		keep := &limitedBuffer{max: maxConfigSize}
+		res, err := d.ImageDestination.PutBlob(ctx, io.TeeReader(stream, keep), info, cache, true)
+		if err == nil {
+			d.mu.Lock()
+			d.config = keep.bytes()
+			d.mu.Unlock()
+		}
+		return res, err
+	}
+	if info.Digest == "" || d.passThrough.Load() {
+		return d.ImageDestination.PutBlob(ctx, stream, info, cache, false)
+	}
+	differ := &layerDiffer{blob: stream}
+	out, err := d.store.PrepareStagedLayer(nil, differ)
+	if errors.Is(err, errUnsupportedDriver) || errors.Is(err, storage.ErrNotSupported) {
+		// Refused before the differ read anything.
+		d.cleanupFailed(out)
+		d.passThrough.Store(true)
+		return d.ImageDestination.PutBlob(ctx, stream, info, cache, false)
+	}
+	if err != nil {
+		d.cleanupFailed(out)
+		return types.BlobInfo{}, fmt.Errorf("unpacking layer %s: %w", info.Digest, err)
+	}
+	if ctx.Err() != nil {
+		_ = d.store.CleanupStagedLayer(out)
+		return types.BlobInfo{}, ctx.Err()
+	}
+	// Recorded in the layer, so that later pulls find it by this digest.
+	out.CompressedDigest = info.Digest
+	d.mu.Lock()
+	d.staged[info.Digest] = append(d.staged[info.Digest], &stagedLayer{out: out, size: differ.compressedSize})
+	d.mu.Unlock()
+	return types.BlobInfo{Digest: info.Digest, Size: differ.compressedSize}, nil
+}
+
+// cleanupFailed removes the staging directory of a failed
+// PrepareStagedLayer, if it made one.
+func (d *destination) cleanupFailed(out *graphdriver.DriverWithDifferOutput) {
+	if out != nil && out.Target != "" {
+		_ = d.store.CleanupStagedLayer(out)
+	}
+}
+
+// PutManifest stacks the staged layers in the manifest's order, then lets
+// the inner destination know them as layers already in the store.
+func (d *destination) PutManifest(ctx context.Context, manifestBlob []byte, instanceDigest *digest.Digest) error {
+	mt := manifest.GuessMIMEType(manifestBlob)
+	if !manifest.MIMETypeIsMultiImage(mt) && !d.passThrough.Load() {
+		if err := d.stackLayers(manifestBlob, mt); err != nil {
+			return err
+		}
+		if err := d.tellInner(ctx); err != nil {
+			return err
+		}
+	}
+	return d.ImageDestination.PutManifest(ctx, manifestBlob, instanceDigest)
+}
+
+// Close removes what was unpacked and not stacked.
+func (d *destination) Close() error {
+	d.mu.Lock()
+	var errs []error
+	for _, list := range d.staged {
+		for _, s := range list {
+			if err := d.store.CleanupStagedLayer(s.out); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	d.staged = nil
+	d.mu.Unlock()
+	errs = append(errs, d.ImageDestination.Close())
+	return errors.Join(errs...)
+}
+
+// stackLayers makes every layer of the manifest present in the store under
+// the ID containers/image gives it, on its parent.
+func (d *destination) stackLayers(manifestBlob []byte, mt string) error {
+	m, err := manifest.FromBlob(manifestBlob, mt)
+	if err != nil {
+		return fmt.Errorf("parsing manifest: %w", err)
+	}
+	layers := m.LayerInfos()
+	d.mu.Lock()
+	configBlob := d.config
+	d.mu.Unlock()
+	configDiffIDs, err := diffIDsFromConfig(mt, configBlob, len(layers))
+	if err != nil {
+		return err
+	}
+	if configDiffIDs != nil {
+		// copy.Image hands the config to a destination of its own
+		// package only. Without it, containers/image's commit reads
+		// the diff IDs back through the reference, which fails for a
+		// pull by the digest of a manifest list.
+		if n, ok := d.ImageDestination.(originalConfigNoter); ok {
+			if err := n.NoteOriginalOCIConfig(&imgspecv1.Image{RootFS: imgspecv1.RootFS{Type: "layers", DiffIDs: configDiffIDs}}, nil); err != nil {
+				return err
+			}
+		}
+	}
+	parent := ""
+	for i, l := range layers {
+		if l.EmptyLayer {
+			continue
+		}
+		id, err := d.stackLayer(i, l.BlobInfo, parent, configDiffIDs)
+		if err != nil {
+			return fmt.Errorf("layer %d (%s): %w", i, l.Digest, err)
+		}
+		parent = id
+	}
+	return nil
+}
+
+// stackLayer makes layer i present on parent and returns its ID.
+func (d *destination) stackLayer(i int, blob types.BlobInfo, parent string, configDiffIDs []digest.Digest) (string, error) {
+	staged := d.take(blob.Digest)
+	var diffID digest.Digest
+	switch {
+	case staged != nil:
+		diffID = staged.out.UncompressedDigest
+	default:
+		// Reused by the inner destination: the store knows its diff ID.
+		diffID = d.storedDiffID(blob.Digest)
+		if diffID == "" && configDiffIDs != nil {
+			diffID = configDiffIDs[i]
+		}
+	}
+	if diffID == "" {
+		return "", errors.New("neither unpacked by this pull nor in the store")
+	}
+	if configDiffIDs != nil && configDiffIDs[i] != diffID {
+		if staged != nil {
+			_ = d.store.CleanupStagedLayer(staged.out)
+		}
+		return "", fmt.Errorf("its contents have diff ID %s, but the image config says %s", diffID, configDiffIDs[i])
+	}
+	id := layerID(parent, diffID)
+	if staged != nil {
+		d.remember(blob.Digest, knownBlob{diffID: diffID, size: staged.size})
+	}
+	if _, err := d.store.Layer(id); err == nil {
+		if staged != nil {
+			_ = d.store.CleanupStagedLayer(staged.out)
+		}
+		return id, nil
+	}
+	if staged == nil {
+		return id, d.copyLayer(id, parent, diffID, blob.Digest)
+	}
+	_, err := d.store.ApplyStagedLayer(storage.ApplyStagedLayerOptions{
+		ID:          id,
+		ParentLayer: parent,
+		DiffOutput:  staged.out,
+		DiffOptions: &graphdriver.ApplyDiffWithDifferOpts{},
+	})
+	if errors.Is(err, storage.ErrDuplicateID) {
+		// Another pull stacked the same layer meanwhile.
+		_ = d.store.CleanupStagedLayer(staged.out)
+		return id, nil
+	}
+	// The staging directory, now empty, goes either way.
+	_ = d.store.CleanupStagedLayer(staged.out)
+	if err != nil {
+		return "", fmt.Errorf("stacking the unpacked layer: %w", err)
+	}
+	return id, nil
+}
+
+// take removes and returns one staged unpacking of blob, or nil.
+func (d *destination) take(blob digest.Digest) *stagedLayer {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	list := d.staged[blob]
+	if len(list) == 0 {
+		return nil
+	}
+	s := list[0]
+	if len(list) == 1 {
+		delete(d.staged, blob)
+	} else {
+		d.staged[blob] = list[1:]
+	}
+	return s
+}
+
+func (d *destination) remember(blob digest.Digest, k knownBlob) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.known == nil {
+		d.known = make(map[digest.Digest]knownBlob)
+	}
+	d.known[blob] = k
+}
+
+// storedDiffID is the diff ID of a layer in the store made from blob, or
+// "" if there is none.
+func (d *destination) storedDiffID(blob digest.Digest) digest.Digest {
+	if layers, err := d.store.LayersByCompressedDigest(blob); err == nil && len(layers) > 0 {
+		return layers[0].UncompressedDigest
+	}
+	if layers, err := d.store.LayersByUncompressedDigest(blob); err == nil && len(layers) > 0 {
+		return blob
+	}
+	return ""
+}
+
+// copyLayer makes layer id on parent from another layer with the same
+// diff ID: a layer this image has at another place in its stack than an
+// image pulled before, or twice. containers/image does the same, and so
+// the copy keeps the blob digest when its source has it.
+func (d *destination) copyLayer(id, parent string, diffID, blob digest.Digest) error {
+	layers, err := d.store.LayersByUncompressedDigest(diffID)
+	if err != nil || len(layers) == 0 {
+		return fmt.Errorf("no layer with diff ID %s in the store to copy: %w", diffID, err)
+	}
+	uncompressed := archive.Uncompressed
+	diff, err := d.store.Diff("", layers[0].ID, &storage.DiffOptions{Compression: &uncompressed})
+	if err != nil {
+		return fmt.Errorf("reading layer %s: %w", layers[0].ID, err)
+	}
+	// Diff holds the layer store's lock until it is closed, and PutLayer
+	// needs it: go through a file.
+	tmp, err := os.CreateTemp(d.tmpDir, "crio-layer-")
+	if err != nil {
+		diff.Close()
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	_, err = io.Copy(tmp, diff)
+	diff.Close()
+	if err != nil {
+		return fmt.Errorf("reading layer %s: %w", layers[0].ID, err)
+	}
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	opts := &storage.LayerOptions{OriginalDigest: diffID, UncompressedDigest: diffID}
+	if src := layers[0]; src.CompressedDigest == blob {
+		// Its size too, which is 0 for a staged layer: the store
+		// records none for those.
+		size := src.CompressedSize
+		opts.OriginalDigest, opts.OriginalSize = blob, &size
+	}
+	_, _, err = d.store.PutLayer(id, parent, nil, "", false, opts, tmp)
+	if err != nil && !errors.Is(err, storage.ErrDuplicateID) {
+		return fmt.Errorf("copying layer %s: %w", layers[0].ID, err)
+	}
+	return nil
+}
+
+// tellInner has the inner destination look up every blob this destination
+// stacked, so that its commit finds their layers. The cache answers with
+// the diff IDs computed here, so the lookup succeeds even for a layer that
+// was already in the store without this blob's digest.
+func (d *destination) tellInner(ctx context.Context) error {
+	d.mu.Lock()
+	known := d.known
+	d.mu.Unlock()
+	cache := diffIDCache(known)
+	for blob, k := range known {
+		ok, _, err := d.ImageDestination.TryReusingBlob(ctx, types.BlobInfo{Digest: blob, Size: k.size}, cache, false)
+		if err != nil {
+			return fmt.Errorf("recording layer %s: %w", blob, err)
+		}
+		if !ok {
+			return fmt.Errorf("recording layer %s: the store does not find the layer just stacked", blob)
+		}
+	}
+	return nil
+}
+
+// layerID is containers/image's ID for a layer identified by its diff ID:
+// a chain ID, the diff ID itself for a base layer.
+func layerID(parent string, diffID digest.Digest) string {
+	if parent == "" {
+		return diffID.Encoded()
+	}
+	return digest.Canonical.FromString(parent + "+" + diffID.Encoded()).Encoded()
+}
+
+// diffIDsFromConfig returns the config's diff IDs, one per manifest
+// layer, for the formats whose config has them; nil otherwise (schema 1,
+// or a config too large to have been kept).
+func diffIDsFromConfig(mt string, config []byte, layers int) ([]digest.Digest, error) {
+	if config == nil {
+		return nil, nil
+	}
+	switch mt {
+	case imgspecv1.MediaTypeImageManifest, manifest.DockerV2Schema2MediaType:
+	default:
+		return nil, nil
+	}
+	var cfg struct {
+		RootFS struct {
+			DiffIDs []digest.Digest `json:"diff_ids"`
+		} `json:"rootfs"`
+	}
+	if err := json.Unmarshal(config, &cfg); err != nil {
+		return nil, fmt.Errorf("parsing image config: %w", err)
+	}
+	if len(cfg.RootFS.DiffIDs) != layers {
+		return nil, fmt.Errorf("the image config has %d diff IDs for %d layers", len(cfg.RootFS.DiffIDs), layers)
+	}
+	return cfg.RootFS.DiffIDs, nil
+}
+
+// originalConfigNoter is the method by which containers/image's storage
+// destination learns the config's diff IDs before the manifest.
+type originalConfigNoter interface {
+	NoteOriginalOCIConfig(*imgspecv1.Image, error) error
+}
+
+// diffIDCache is a BlobInfoCache that knows only the blobs of this pull.
+type diffIDCache map[digest.Digest]knownBlob
+
+func (c diffIDCache) UncompressedDigest(d digest.Digest) digest.Digest        { return c[d].diffID }
+func (diffIDCache) RecordDigestUncompressedPair(digest.Digest, digest.Digest) {}
+func (diffIDCache) RecordKnownLocation(types.ImageTransport, types.BICTransportScope, digest.Digest, types.BICLocationReference) {
+}
+
+func (diffIDCache) CandidateLocations(types.ImageTransport, types.BICTransportScope, digest.Digest, bool) []types.BICReplacementCandidate {
+	return nil
+}
+
+// limitedBuffer keeps what is written to it up to max bytes, and nothing
+// once more was written.
+type limitedBuffer struct {
+	buf  bytes.Buffer
+	max  int
+	over bool
+}
+
+func (b *limitedBuffer) Write(p []byte) (int, error) {
+	if !b.over {
+		if b.buf.Len()+len(p) > b.max {
+			b.over = true
+			b.buf = bytes.Buffer{}
+		} else {
+			b.buf.Write(p)
+		}
+	}
+	return len(p), nil
+}
+
+func (b *limitedBuffer) bytes() []byte {
+	if b.over {
+		return nil
+	}
+	return b.buf.Bytes()
+}

@@ -1,0 +1,115 @@
+package stagedest
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	digest "github.com/opencontainers/go-digest"
+	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
+	"go.podman.io/image/v5/manifest"
+)
+
+func TestLayerID(t *testing.T) {
+	base := digest.FromString("base tar")
+	top := digest.FromString("top tar")
+	if got := layerID("", base); got != base.Encoded() {
+		t.Errorf("base layer ID %s, want its diff ID %s", got, base.Encoded())
+	}
+	// The chain ID of containers/image: sha256 of "parent+diffID".
+	want := digest.FromString(base.Encoded() + "+" + top.Encoded()).Encoded()
+	if got := layerID(base.Encoded(), top); got != want {
+		t.Errorf("layer ID %s, want %s", got, want)
+	}
+}
+
+func TestDiffIDsFromConfig(t *testing.T) {
+	a, b := digest.FromString("a"), digest.FromString("b")
+	cfg := []byte(`{"rootfs":{"type":"layers","diff_ids":["` + a.String() + `","` + b.String() + `"]}}`)
+	for _, mt := range []string{imgspecv1.MediaTypeImageManifest, manifest.DockerV2Schema2MediaType} {
+		got, err := diffIDsFromConfig(mt, cfg, 2)
+		if err != nil || len(got) != 2 || got[0] != a || got[1] != b {
+			t.Errorf("%s: %v %v", mt, got, err)
+		}
+	}
+	if _, err := diffIDsFromConfig(imgspecv1.MediaTypeImageManifest, cfg, 3); err == nil || !strings.Contains(err.Error(), "2 diff IDs for 3 layers") {
+		t.Errorf("count mismatch: %v", err)
+	}
+	if _, err := diffIDsFromConfig(imgspecv1.MediaTypeImageManifest, []byte("{"), 1); err == nil {
+		t.Error("a broken config was accepted")
+	}
+	if got, err := diffIDsFromConfig(manifest.DockerV2Schema1SignedMediaType, cfg, 2); got != nil || err != nil {
+		t.Errorf("schema 1 has no config: %v %v", got, err)
+	}
+	if got, err := diffIDsFromConfig(imgspecv1.MediaTypeImageManifest, nil, 2); got != nil || err != nil {
+		t.Errorf("no config kept: %v %v", got, err)
+	}
+}
+
+func TestLimitedBuffer(t *testing.T) {
+	b := &limitedBuffer{max: 4}
+	b.Write([]byte("ab"))
+	b.Write([]byte("cd"))
+	if string(b.bytes()) != "abcd" {
+		t.Fatalf("got %q", b.bytes())
+	}
+	if n, err := b.Write([]byte("e")); n != 1 || err != nil {
+		t.Fatalf("a write over the limit must still be taken: %d %v", n, err)
+	}
+	if b.bytes() != nil {
+		t.Fatalf("over the limit, kept %q", b.bytes())
+	}
+}
+
+func TestIsRootName(t *testing.T) {
+	for name, want := range map[string]bool{".": true, "./": true, "/": true, "./etc": false, "..": false, "etc/": false} {
+		if isRootName(name) != want {
+			t.Errorf("isRootName(%q) = %v", name, !want)
+		}
+	}
+}
+
+// TestPruneStale: a staging directory whose lock nobody holds goes, one
+// without a lock file goes only once it is old (it may be just made), and
+// other directories of the store are not touched.
+func TestPruneStale(t *testing.T) {
+	root := t.TempDir()
+	if n, err := PruneStale(root); n != 0 || err != nil {
+		t.Fatalf("no staging directory: %d %v", n, err)
+	}
+	staging := filepath.Join(root, "overlay", "staging")
+	mk := func(name string, lock bool, age time.Duration) string {
+		dir := filepath.Join(staging, name)
+		if err := os.MkdirAll(filepath.Join(dir, "dir", "etc"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if lock {
+			if err := os.WriteFile(filepath.Join(dir, "staging.lock"), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		old := time.Now().Add(-age)
+		if err := os.Chtimes(dir, old, old); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	unlocked := mk("1", true, 0)
+	young := mk("2", false, 0)
+	old := mk("3", false, 2*staleAge)
+	layer := filepath.Join(root, "overlay", "l1", "diff")
+	if err := os.MkdirAll(layer, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	n, err := PruneStale(root)
+	if err != nil || n != 2 {
+		t.Fatalf("PruneStale = %d, %v; want 2", n, err)
+	}
+	for dir, want := range map[string]bool{unlocked: false, young: true, old: false, layer: true} {
+		if _, err := os.Stat(dir); (err == nil) != want {
+			t.Errorf("%s: exists %v, want %v", dir, err == nil, want)
+		}
+	}
+}
