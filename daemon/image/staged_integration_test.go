@@ -3,9 +3,13 @@ package image
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -269,4 +273,111 @@ func diffLines(want, got []string) string {
 		}
 	}
 	return b.String()
+}
+
+// TestStagedPullFailuresLeaveNothing: a pull that fails after layers were
+// unpacked, because a blob does not match its digest, because the config
+// gives other diff IDs than the layers have, or because the registry
+// stalls, leaves no staging directory and no layer, and the daemon pulls
+// the good image afterwards.
+func TestStagedPullFailuresLeaveNothing(t *testing.T) {
+	reg := startRegistry(t, registryOpts{})
+	img := buildImage(t, imageSpec{files: map[string]string{"id": "fails"}, big: 1 << 20})
+	reg.push(t, "fail/good", "1", img)
+	// The same layers, and a config whose last diff ID is another's.
+	liar := &testImage{platform: img.platform, layers: img.layers}
+	assembleImage(t, liar, formatOCI, "")
+	liar.config, liar.manifest = lieAboutLastDiffID(t, liar)
+	reg.push(t, "fail/liar", "1", liar)
+	last := img.layers[len(img.layers)-1].digest().String()
+	corrupt := newCorruptingProxy(t, reg.Host, last)
+	stall := newStallProxy(t, reg.Host, last)
+
+	env := newEnv(t, insecure(reg.Host)+insecure(corrupt)+insecure(stall.Host), "")
+	env.opts.PullProgressTimeout = time.Second
+	s := env.open(t)
+	staging := filepath.Join(env.opts.Root, "overlay", "staging")
+	for _, tc := range []struct {
+		ref  string
+		kind error
+		want string
+	}{
+		{corrupt + "/fail/good:1", nil, "Digest did not match"},
+		{reg.Host + "/fail/liar:1", nil, "but the image config says"},
+		{stall.Host + "/fail/good:1", ErrPullStalled, "pull_progress_timeout"},
+	} {
+		_, err := s.Pull(testCtx(t), tc.ref, nil)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || (tc.kind != nil && !errors.Is(err, tc.kind)) {
+			t.Fatalf("Pull(%s) = %v, want an error saying %q", tc.ref, err, tc.want)
+		}
+		if left := stagedFiles(t, staging); len(left) != 0 {
+			t.Errorf("%s: staging directories left: %v", tc.ref, left)
+		}
+		if layers, err := s.Store().Layers(); err != nil || len(layers) != 0 {
+			t.Errorf("%s: layers left: %d %v", tc.ref, len(layers), err)
+		}
+	}
+	mustPull(t, s, reg.Host+"/fail/good:1", nil)
+}
+
+// lieAboutLastDiffID returns img's config with its last diff ID replaced
+// by the first's, and the manifest for it.
+func lieAboutLastDiffID(t *testing.T, img *testImage) (config, man blob) {
+	t.Helper()
+	var cfg imgspecv1.Image
+	if err := json.Unmarshal(img.config.data, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	ids := cfg.RootFS.DiffIDs
+	ids[len(ids)-1] = ids[0]
+	cb, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	config = blob{mediaType: img.config.mediaType, data: cb}
+	var m imgspecv1.Manifest
+	if err := json.Unmarshal(img.manifest.data, &m); err != nil {
+		t.Fatal(err)
+	}
+	m.Config = config.descriptor()
+	mb, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return config, blob{mediaType: img.manifest.mediaType, data: mb}
+}
+
+// newCorruptingProxy forwards to a registry but flips the last byte of
+// one blob; it returns its host:port.
+func newCorruptingProxy(t *testing.T, upstream, badDigest string) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		req, err := http.NewRequestWithContext(r.Context(), r.Method, "http://"+upstream+r.URL.RequestURI(), r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		req.Header = r.Header.Clone()
+		resp, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/blobs/"+badDigest) && len(body) > 0 {
+			body[len(body)-1] ^= 0xff
+		}
+		for k, v := range resp.Header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(resp.StatusCode)
+		_, _ = w.Write(body)
+	}))
+	t.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://")
 }

@@ -222,46 +222,64 @@ func (d *destination) stackLayers(manifestBlob []byte, mt string) error {
 			}
 		}
 	}
-	parent := ""
+	// First every layer's diff ID, checked against the config, so that
+	// an image whose config lies leaves no layer behind.
+	var plan []plannedLayer
+	defer func() {
+		for _, p := range plan {
+			if p.staged != nil {
+				d.give(p.blob, p.staged) // not stacked: Close removes it
+			}
+		}
+	}()
 	for i, l := range layers {
 		if l.EmptyLayer {
 			continue
 		}
-		id, err := d.stackLayer(i, l.BlobInfo, parent, configDiffIDs)
+		p := plannedLayer{index: i, blob: l.Digest, staged: d.take(l.Digest)}
+		plan = append(plan, p)
+		if p.staged != nil {
+			p.diffID = p.staged.out.UncompressedDigest
+		} else if p.diffID = d.storedDiffID(l.Digest); p.diffID == "" && configDiffIDs != nil {
+			// Reused by the inner destination, by another digest.
+			p.diffID = configDiffIDs[i]
+		}
+		plan[len(plan)-1] = p
+		if p.diffID == "" {
+			return fmt.Errorf("layer %d (%s): neither unpacked by this pull nor in the store", i, l.Digest)
+		}
+		if configDiffIDs != nil && configDiffIDs[i] != p.diffID {
+			return fmt.Errorf("layer %d (%s): its contents have diff ID %s, but the image config says %s", i, l.Digest, p.diffID, configDiffIDs[i])
+		}
+	}
+	parent := ""
+	for n := range plan {
+		p := &plan[n]
+		id, err := d.stackLayer(p, parent)
 		if err != nil {
-			return fmt.Errorf("layer %d (%s): %w", i, l.Digest, err)
+			return fmt.Errorf("layer %d (%s): %w", p.index, p.blob, err)
 		}
 		parent = id
 	}
 	return nil
 }
 
-// stackLayer makes layer i present on parent and returns its ID.
-func (d *destination) stackLayer(i int, blob types.BlobInfo, parent string, configDiffIDs []digest.Digest) (string, error) {
-	staged := d.take(blob.Digest)
-	var diffID digest.Digest
-	switch {
-	case staged != nil:
-		diffID = staged.out.UncompressedDigest
-	default:
-		// Reused by the inner destination: the store knows its diff ID.
-		diffID = d.storedDiffID(blob.Digest)
-		if diffID == "" && configDiffIDs != nil {
-			diffID = configDiffIDs[i]
-		}
-	}
-	if diffID == "" {
-		return "", errors.New("neither unpacked by this pull nor in the store")
-	}
-	if configDiffIDs != nil && configDiffIDs[i] != diffID {
-		if staged != nil {
-			_ = d.store.CleanupStagedLayer(staged.out)
-		}
-		return "", fmt.Errorf("its contents have diff ID %s, but the image config says %s", diffID, configDiffIDs[i])
-	}
-	id := layerID(parent, diffID)
+// plannedLayer is one non-empty layer of the manifest, before stacking.
+type plannedLayer struct {
+	index  int
+	blob   digest.Digest
+	diffID digest.Digest
+	staged *stagedLayer // nil if reused, or once stacked
+}
+
+// stackLayer makes p present on parent and returns its ID. It takes
+// p.staged, stacked or removed.
+func (d *destination) stackLayer(p *plannedLayer, parent string) (string, error) {
+	staged := p.staged
+	p.staged = nil
+	id := layerID(parent, p.diffID)
 	if staged != nil {
-		d.remember(blob.Digest, knownBlob{diffID: diffID, size: staged.size})
+		d.remember(p.blob, knownBlob{diffID: p.diffID, size: staged.size})
 	}
 	if _, err := d.store.Layer(id); err == nil {
 		if staged != nil {
@@ -270,7 +288,7 @@ func (d *destination) stackLayer(i int, blob types.BlobInfo, parent string, conf
 		return id, nil
 	}
 	if staged == nil {
-		return id, d.copyLayer(id, parent, diffID, blob.Digest)
+		return id, d.copyLayer(id, parent, p.diffID, p.blob)
 	}
 	_, err := d.store.ApplyStagedLayer(storage.ApplyStagedLayerOptions{
 		ID:          id,
@@ -278,17 +296,23 @@ func (d *destination) stackLayer(i int, blob types.BlobInfo, parent string, conf
 		DiffOutput:  staged.out,
 		DiffOptions: &graphdriver.ApplyDiffWithDifferOpts{},
 	})
-	if errors.Is(err, storage.ErrDuplicateID) {
-		// Another pull stacked the same layer meanwhile.
-		_ = d.store.CleanupStagedLayer(staged.out)
-		return id, nil
-	}
-	// The staging directory, now empty, goes either way.
+	// The staging directory goes either way: empty once stacked.
 	_ = d.store.CleanupStagedLayer(staged.out)
-	if err != nil {
+	if err != nil && !errors.Is(err, storage.ErrDuplicateID) { // duplicate: another pull stacked it meanwhile
 		return "", fmt.Errorf("stacking the unpacked layer: %w", err)
 	}
 	return id, nil
+}
+
+// give puts a staged unpacking of blob back, for Close to remove.
+func (d *destination) give(blob digest.Digest, s *stagedLayer) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.staged != nil {
+		d.staged[blob] = append(d.staged[blob], s)
+		return
+	}
+	_ = d.store.CleanupStagedLayer(s.out)
 }
 
 // take removes and returns one staged unpacking of blob, or nil.
