@@ -16,11 +16,10 @@
 #   copyimg     copy.Image into containers-storage in a short-lived process,
 #               hack/pulltrace -ms (crio's module: the same c/image and
 #               c/storage versions as crio; skopeo from Debian has older
-#               ones); warm store; wall time
-#   staged      hack/stagedpull -ms: the same libraries with the layers
-#               staged by containers/storage in parallel, then stacked in
-#               order (a design crio does not use yet), in the copyimg store;
-#               timed inside the process from the first request
+#               ones); warm store; wall time. This is containers/image's own
+#               storage destination, which applies the layers one after
+#               another: crio's pull before it unpacked them in parallel
+#               (daemon/image/stagedest)
 #   floor       hack/pullfloor: the unavoidable work alone, as fast as Go does
 #               it: manifest, config and every layer fetched at once over
 #               HTTP, each layer streamed through sha256 (blob and diff ID,
@@ -51,8 +50,7 @@
 #
 # Environment: REPS (3), SETTLE (0), CONC (0), BENCH (../shared/bench beside the repo),
 # CRIO_BIN (bin/crio, built when missing), TOOLS (contestants, in this order;
-# default "crio containerd floor skopeo skopeo-warm copyimg", staged only
-# when named), KEEP=1 keeps the stores.
+# default "crio containerd floor skopeo skopeo-warm copyimg"), KEEP=1 keeps the stores.
 # Needs root and Go; installs what is missing among containerd, skopeo,
 # docker-registry, jq and curl (hack/install-deps.sh; gcc too when the
 # bench images have to be built).
@@ -203,11 +201,8 @@ func main() {
 EOF
 (cd "$BENCH/cribench" && go build -o "$W/pullonly/pullonly" "$W/pullonly/main.go")
 
-if has copyimg || has staged; then
+if has copyimg; then
 	(cd "$REPO" && CGO_ENABLED=0 go build -tags "$TAGS" -o "$W/pulltrace" ./hack/pulltrace)
-fi
-if has staged; then
-	(cd "$REPO" && CGO_ENABLED=0 go build -tags "$TAGS" -o "$W/stagedpull" ./hack/stagedpull)
 fi
 if has floor; then
 	(cd "$REPO" && CGO_ENABLED=0 go build -o "$W/pullfloor" ./hack/pullfloor)
@@ -357,7 +352,7 @@ clear_store() {
 			skopeo delete "containers-storage:[overlay@$SW+$SWR]$REG/$i" 2>/dev/null || true
 		done
 		;;
-	copyimg | staged) "$W/pulltrace" -root "$L" -runroot "$LR" -delete "$ALL" ;;
+	copyimg) "$W/pulltrace" -root "$L" -runroot "$LR" -delete "$ALL" ;;
 	floor) rm -rf "$F" ;;
 	esac
 }
@@ -379,11 +374,6 @@ pull_one() {
 			-policy "$C/etc/policy.json" -ms "$REG/$img")
 		record "$rep" copyimg "$img" "$(ms_since "$t0")"
 		record "$rep" copyimg-inproc "$img" "$inner"
-		;;
-	staged)
-		inner=$("$W/stagedpull" -root "$L" -runroot "$LR" -registries-conf "$C/etc/registries.conf" -reps 1 -ms "$REG/$img") ||
-			die "stagedpull $img failed"
-		record "$rep" staged "$img" "$inner"
 		;;
 	floor)
 		inner=$("$W/pullfloor" -registry "$REG" -dest "$F" "$img") || die "pullfloor $img failed"
@@ -521,14 +511,14 @@ cell() { local m; m=$(med "$@"); if [ -n "$m" ]; then printf '%.0f [%s]' "$m" "$
 					"| $(cell "$pass" copyimg "$img") | $(cell "$pass" copyimg-inproc "$img") | $(ratio "$cr" "$sk") | $(ratio "$cr" "$sw") |"
 			done
 		fi
-		if has staged; then
+		if has copyimg && has crio; then
 			echo
-			echo "| image | staged (layers in parallel) | copyimg, copy.Image only | floor | staged/copy.Image | staged/floor |"
+			echo "| image | crio (layers unpacked in parallel) | copyimg, copy.Image only (layers one after another) | floor | crio/copyimg | copyimg/floor |"
 			echo "|---|---:|---:|---:|---:|---:|"
 			for img in "${IMAGES[@]}"; do
-				st=$(med "$pass" staged "$img"); ci=$(med "$pass" copyimg-inproc "$img"); fl=$(med "$pass" floor "$img")
-				echo "| $img | $(cell "$pass" staged "$img") | $(cell "$pass" copyimg-inproc "$img") | $(cell "$pass" floor "$img")" \
-					"| $(ratio "$st" "$ci") | $(ratio "$st" "$fl") |"
+				cr=$(med "$pass" crio "$img"); ci=$(med "$pass" copyimg-inproc "$img"); fl=$(med "$pass" floor "$img")
+				echo "| $img | $(cell "$pass" crio "$img") | $(cell "$pass" copyimg-inproc "$img") | $(cell "$pass" floor "$img")" \
+					"| $(ratio "$cr" "$ci") | $(ratio "$ci" "$fl") |"
 			done
 		fi
 	done

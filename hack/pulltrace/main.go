@@ -1,7 +1,9 @@
 // Command pulltrace prints where the time of one image pull goes, layer by
-// layer, when the pull is done as crio does it: copy.Image from
-// containers/image into a containers/storage overlay store, with the same
-// module versions as crio (it is built in crio's module).
+// layer, when the pull goes through containers/image's own storage
+// destination, as crio's did before it unpacked layers in parallel
+// (daemon/image/stagedest): copy.Image from containers/image into a
+// containers/storage overlay store, with the same module versions as crio
+// (it is built in crio's module).
 //
 //	pulltrace -root DIR -runroot DIR [-registries-conf F] [-policy F] [-parallel N] [-delete REF,...] [-ms] [REF]
 //
