@@ -48,7 +48,7 @@
 # again and pulled concurrently ("concurrent" is the wall time of the set).
 # concurrent/sequential is how much the pulls overlap (1.0: they serialise).
 #
-# Environment: REPS (3), SETTLE (0), CONC (0), BENCH (../shared/bench beside the repo),
+# Environment: REPS (3), SETTLE (0), CONC (0), JOURNAL_FS (0), BENCH (../shared/bench beside the repo),
 # CRIO_BIN (bin/crio, built when missing), TOOLS (contestants, in this order;
 # default "crio containerd floor skopeo skopeo-warm copyimg"), KEEP=1 keeps the stores.
 # Needs root and Go; installs what is missing among containerd, skopeo,
@@ -85,6 +85,16 @@ L=/var/tmp/scratch-lib-root
 LR=/var/tmp/scratch-lib-runroot
 OUT=${1:-$W/out-$(date +%Y%m%d-%H%M%S)}
 TAGS=containers_image_openpgp,exclude_graphdriver_btrfs
+# JOURNAL_FS=1 puts every store and the floor's directory on an ext4 file
+# system of their own, with a journal (a loop-mounted image in /var/tmp,
+# made fresh for the run): this VM's root is ext4 without one, where new
+# inodes are slow right after deletions near them, which a node's file
+# system does not do (see SETTLE).
+JFS=/var/lib/bench-pull-fs
+if [ "${JOURNAL_FS:-0}" = 1 ]; then
+	C=$JFS/crio D=$JFS/containerd F=$JFS/floor S=$JFS/scratch-root SR=$JFS/scratch-runroot
+	SW=$JFS/scratch-warm-root SWR=$JFS/scratch-warm-runroot L=$JFS/scratch-lib-root LR=$JFS/scratch-lib-runroot
+fi
 
 log() { echo "bench-pull: $*" >&2; }
 die() { log "$*"; exit 1; }
@@ -105,9 +115,21 @@ cleanup() {
 	if [ -z "${KEEP:-}" ]; then
 		rm -rf "$C" "$D" "$S" "$SR" "$SW" "$SWR" "$L" "$LR" "$F"
 	fi
+	if [ "${JOURNAL_FS:-0}" = 1 ] && [ -z "${KEEP:-}" ]; then
+		umount "$JFS" && rm -f /var/tmp/bench-pull-fs.img
+	fi
 	if [ -n "$REG_STARTED" ]; then "$BENCH/baseline.sh" registry-stop; fi
 }
 trap cleanup EXIT
+if [ "${JOURNAL_FS:-0}" = 1 ]; then
+	mountpoint -q "$JFS" && umount "$JFS"
+	rm -f /var/tmp/bench-pull-fs.img
+	truncate -s 8G /var/tmp/bench-pull-fs.img
+	mkfs.ext4 -q -F /var/tmp/bench-pull-fs.img
+	mkdir -p "$JFS"
+	mount -o loop /var/tmp/bench-pull-fs.img "$JFS"
+	log "stores on $JFS: ext4 with a journal, on a loop device"
+fi
 
 stop_daemon() {
 	local dir=$1 name=$2 pid i
