@@ -15,6 +15,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -31,6 +32,8 @@ import (
 	"go.podman.io/storage/pkg/archive"
 	storagetypes "go.podman.io/storage/types"
 	"golang.org/x/sys/unix"
+
+	"github.com/crio-appliance/crio/daemon/image/stagedest"
 )
 
 // TestStagedPullMatchesContainersImage: crio's pulls, which unpack the
@@ -380,4 +383,95 @@ func newCorruptingProxy(t *testing.T, upstream, badDigest string) string {
 	}))
 	t.Cleanup(srv.Close)
 	return strings.TrimPrefix(srv.URL, "http://")
+}
+
+// TestStagedPullsShareLayersConcurrently: images with layers in common,
+// pulled at once, each stack the shared layers or find them stacked by
+// another; every image is complete and the shared layer is stored once.
+func TestStagedPullsShareLayersConcurrently(t *testing.T) {
+	reg := startRegistry(t, registryOpts{})
+	var refs []string
+	for i := range 4 {
+		img := buildImage(t, imageSpec{files: map[string]string{"id": fmt.Sprint("shared-", i)}, big: 1 << 20})
+		// The busybox layer and the same big layer (its content depends
+		// only on files and n: make it the same for all).
+		big := buildImage(t, imageSpec{files: map[string]string{"id": "shared"}, big: 1 << 20})
+		img.layers = append(img.layers[:2], big.layers[2])
+		assembleImage(t, img, formatOCI, "")
+		repo := fmt.Sprint("shared/app", i)
+		reg.push(t, repo, "1", img)
+		refs = append(refs, reg.Host+"/"+repo+":1")
+	}
+	env := newEnv(t, insecure(reg.Host), "")
+	s := env.open(t)
+	errs := make([]error, len(refs))
+	var wg sync.WaitGroup
+	for i, ref := range refs {
+		wg.Go(func() { _, errs[i] = s.Pull(testCtx(t), ref, nil) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("Pull(%s): %v", refs[i], err)
+		}
+	}
+	base := busyboxLayer(t).diffID
+	if layers, err := s.Store().LayersByUncompressedDigest(base); err != nil || len(layers) != 1 {
+		t.Fatalf("the shared base layer is stored %d times (%v), want once", len(layers), err)
+	}
+	report, err := s.Store().Check(storage.CheckMost())
+	if err != nil || len(describeReport(report)) != 0 {
+		t.Fatalf("store not consistent: %v %v", describeReport(report), err)
+	}
+	if left := stagedFiles(t, filepath.Join(env.opts.Root, "overlay", "staging")); len(left) != 0 {
+		t.Fatalf("staging directories left: %v", left)
+	}
+	for _, ref := range refs {
+		img, err := s.Store().Image(ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for id := img.TopLayer; id != ""; n++ {
+			l, err := s.Store().Layer(id)
+			if err != nil {
+				t.Fatalf("%s: layer %s: %v", ref, id, err)
+			}
+			id = l.Parent
+		}
+		if n != 3 {
+			t.Fatalf("%s has %d layers, want 3", ref, n)
+		}
+	}
+}
+
+// TestStagedDestinationOnlyWhereItCan: pulls go through stagedest on
+// overlay, and through containers/image's own destination when
+// storage.conf enables partial pulls (which only that one makes) or the
+// driver is not overlay.
+func TestStagedDestinationOnlyWhereItCan(t *testing.T) {
+	requireIntegration(t)
+	for _, tc := range []struct {
+		driver string
+		pull   map[string]string
+		want   bool
+	}{
+		{"overlay", nil, true},
+		{"overlay", map[string]string{"enable_partial_images": "false"}, true},
+		{"overlay", map[string]string{"enable_partial_images": "TRUE"}, false},
+		{"vfs", nil, false},
+	} {
+		dir := t.TempDir()
+		store, err := storage.GetStore(storagetypes.StoreOptions{
+			GraphRoot: filepath.Join(dir, "root"), RunRoot: filepath.Join(dir, "run"),
+			GraphDriverName: tc.driver, PullOptions: tc.pull,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := stagedest.Supported(store); got != tc.want {
+			t.Errorf("%s with pull options %v: Supported = %v, want %v", tc.driver, tc.pull, got, tc.want)
+		}
+		_, _ = store.Shutdown(true)
+	}
 }

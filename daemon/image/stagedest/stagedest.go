@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -44,13 +45,19 @@ import (
 // stage layers this way.
 var errUnsupportedDriver = errors.New("storage driver cannot stage whole layers")
 
-// Supported reports whether store's driver can stage layers: overlay.
-// Callers use containers/image's own destination otherwise. (Overlay with
-// composefs cannot either; the destination finds out at the first layer
-// and passes every layer on.)
+// Supported reports whether pulls into store should go through this
+// destination: its driver is overlay, and storage.conf does not enable
+// partial (zstd:chunked) pulls, which only containers/image's own
+// destination can make. Callers use that one otherwise. (Overlay with
+// composefs cannot stage whole layers either; the destination finds out
+// at the first layer and passes every layer on.)
 func Supported(store storage.Store) bool {
 	driver, err := store.GraphDriver()
-	return err == nil && driver.String() == "overlay"
+	if err != nil || driver.String() != "overlay" {
+		return false
+	}
+	// containers/storage reads the option the same way.
+	return strings.ToLower(store.PullOptions()["enable_partial_images"]) != "true"
 }
 
 // NewReference wraps ref, a containers-storage reference into store, so
