@@ -475,3 +475,83 @@ func TestStagedDestinationOnlyWhereItCan(t *testing.T) {
 		_, _ = store.Shutdown(true)
 	}
 }
+
+// TestStagedPullConfinesLayerPaths: a layer cannot write outside its own
+// directory through symlinks it makes (absolute or climbing with ..), nor
+// link to a file outside, nor change a directory's times through one. Each
+// hostile image either fails to pull or unpacks inside the store; the
+// directory on the host it aims at is untouched, and the daemon pulls a
+// good image afterwards. Two things stop these: containers/storage's
+// unpacking resolves paths within the layer itself, and it runs on a
+// thread whose root is the layer's directory (unpackInRoot), as its own
+// helper process did; either alone passes this test.
+func TestStagedPullConfinesLayerPaths(t *testing.T) {
+	reg := startRegistry(t, registryOpts{})
+	host := t.TempDir() // what the layers aim at: it exists, so an unconfined unpack would write there
+	secret := filepath.Join(host, "secret")
+	if err := os.WriteFile(secret, []byte("host file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	climb := strings.Repeat("../", 40) + strings.TrimPrefix(host, "/")
+	cases := map[string][]tarEntry{
+		"absolute-symlink": {
+			{name: "out", link: host},
+			{name: "out/written", mode: 0o644, data: []byte("escaped\n")},
+		},
+		"climbing-symlink": {
+			{name: "up", link: climb},
+			{name: "up/written", mode: 0o644, data: []byte("escaped\n")},
+		},
+		"symlink-then-dir": {
+			{name: "d", link: host},
+			{name: "d/sub/", mode: 0o755, dir: true},
+			{name: "d/sub/written", mode: 0o644, data: []byte("escaped\n")},
+		},
+		"hardlink-out": {
+			{name: "hl", hardlink: climb + "/secret"},
+		},
+		"symlink-to-secret-then-write": {
+			{name: "s", link: secret},
+			{name: "s", mode: 0o644, data: []byte("overwritten\n")},
+		},
+		// Directories' times are set after every entry, and "d" is a
+		// symlink to the host directory by then.
+		"dir-replaced-by-symlink": {
+			{name: "d/", mode: 0o755, dir: true},
+			{name: "d", link: host},
+		},
+	}
+	hostTime := time.Now().Add(-time.Hour).Truncate(time.Second)
+	if err := os.Chtimes(host, hostTime, hostTime); err != nil {
+		t.Fatal(err)
+	}
+	env := newEnv(t, insecure(reg.Host), "")
+	s := env.open(t)
+	for name, entries := range cases {
+		layer, err := makeLayer(entries, imgspecv1.MediaTypeImageLayerGzip)
+		if err != nil {
+			t.Fatal(err)
+		}
+		img := &testImage{platform: hostPlatform(), layers: []blob{busyboxLayer(t), layer}}
+		assembleImage(t, img, formatOCI, "")
+		reg.push(t, "hostile/"+name, "1", img)
+		_, err = s.Pull(testCtx(t), reg.Host+"/hostile/"+name+":1", nil)
+		t.Logf("%s: pull error: %v", name, err)
+		entries, rerr := os.ReadDir(host)
+		if rerr != nil || len(entries) != 1 {
+			t.Errorf("%s: the host directory now holds %v (%v), want only the secret", name, entries, rerr)
+		}
+		if b, _ := os.ReadFile(secret); string(b) != "host file\n" {
+			t.Errorf("%s: the host file now holds %q", name, b)
+		}
+		if st, err := os.Stat(host); err != nil || !st.ModTime().Equal(hostTime) {
+			t.Errorf("%s: the host directory's time is now %v (%v), want %v", name, st.ModTime(), err, hostTime)
+		}
+		if left := stagedFiles(t, filepath.Join(env.opts.Root, "overlay", "staging")); len(left) != 0 {
+			t.Errorf("%s: staging directories left: %v", name, left)
+		}
+	}
+	good := buildImage(t, imageSpec{files: map[string]string{"id": "after-hostile"}})
+	reg.push(t, "hostile/good", "1", good)
+	mustPull(t, s, reg.Host+"/hostile/good:1", nil)
+}

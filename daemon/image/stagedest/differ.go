@@ -1,9 +1,11 @@
 package stagedest
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 
 	digest "github.com/opencontainers/go-digest"
 	"github.com/vbatts/tar-split/tar/asm"
@@ -11,7 +13,7 @@ import (
 	"go.podman.io/image/v5/pkg/compression"
 	graphdriver "go.podman.io/storage/drivers"
 	"go.podman.io/storage/pkg/archive"
-	"go.podman.io/storage/pkg/chrootarchive"
+	"golang.org/x/sys/unix"
 )
 
 // layerDiffer unpacks one whole layer blob (gzip, zstd, or any compression
@@ -19,7 +21,7 @@ import (
 // storage driver made for it. It reads the blob once: inflating it, taking
 // the digest of the tar (the layer's diff ID), recording its tar-split (so
 // that the store can give back the exact tar later, as for every layer),
-// and unpacking it through containers/storage's chrooted helper.
+// and unpacking it from a thread whose root is the staging directory.
 //
 // It does not take the digest of the blob itself: copy.Image hands
 // PutBlob a stream that checks the manifest's digest as it is read and
@@ -66,22 +68,26 @@ func (d *layerDiffer) ApplyDiff(dest string, options *archive.TarOptions, differ
 		return out, fmt.Errorf("unlinking tar-split file: %w", err)
 	}
 
+	// The tar is read once, and handed to tar-split and to the unpacking
+	// side by side.
 	diffID := digest.Canonical.Digester()
 	size := &countingWriter{}
+	fan := newFanOut(tarStream, 2, io.MultiWriter(diffID.Hash(), size))
+	toUnpack, toSplit := fan.readers[0], fan.readers[1]
 	packer := &rootEntryWatch{Packer: tarstorage.NewJSONPacker(tarSplit)}
-	payload, packed, err := asm.NewInputTarStreamWithDone(
-		io.TeeReader(tarStream, io.MultiWriter(diffID.Hash(), size)), packer, tarstorage.NewDiscardFilePutter())
-	if err != nil {
-		return out, fmt.Errorf("reading layer tar: %w", err)
-	}
-	err = chrootarchive.UntarUncompressed(payload, dest, options)
+	splitDone := make(chan error, 1)
+	go func() { splitDone <- recordTarSplit(toSplit, packer) }()
+
+	err = unpackInRoot(toUnpack, dest, options)
 	if err == nil {
 		// The tar's end-of-archive padding, which tar-split records too.
-		_, err = io.Copy(io.Discard, payload)
+		_, err = io.Copy(io.Discard, toUnpack)
 	}
-	payload.Close()
-	if perr := <-packed; err == nil && perr != nil {
-		err = fmt.Errorf("recording tar-split: %w", perr)
+	if err != nil {
+		toUnpack.Close() // stops tar-split's side too
+	}
+	if serr := <-splitDone; serr != nil && (err == nil || errors.Is(err, errFanOutAborted)) {
+		err = fmt.Errorf("recording tar-split: %w", serr)
 	}
 	if err == nil {
 		// Whatever follows the compressed stream: the blob's digest,
@@ -110,6 +116,62 @@ func (d *layerDiffer) ApplyDiff(dest string, options *archive.TarOptions, differ
 	out.UncompressedDigest = diffID.Digest()
 	out.Size = size.n
 	return out, nil
+}
+
+// recordTarSplit writes the tar-split of the tar read from src through
+// packer; on failure it stops src, and so the unpacking too.
+func recordTarSplit(src *chunkReader, packer tarstorage.Packer) error {
+	payload, packed, err := asm.NewInputTarStreamWithDone(src, packer, tarstorage.NewDiscardFilePutter())
+	if err != nil {
+		src.Close()
+		return err
+	}
+	// tar-split passes the tar on; nothing here needs it.
+	_, _ = io.Copy(io.Discard, payload)
+	if err := <-packed; err != nil {
+		src.Close()
+		return err
+	}
+	// tar-split reads to the end itself; this only makes sure of it.
+	_, err = io.Copy(io.Discard, src)
+	return err
+}
+
+// unpackInRoot unpacks the tar stream r into dir as containers/storage's
+// chrooted helper does, but in this process (see inRoot): every path the
+// archive names, through its own symlinks too, resolves inside dir. The
+// helper is a process started for each layer, with the whole tar copied
+// to it through a pipe; on a pull of many layers that costs more CPU time
+// than the unpacking. archive.Unpack runs entirely on the calling
+// goroutine: it starts none.
+func unpackInRoot(r io.Reader, dir string, options *archive.TarOptions) error {
+	return inRoot(dir, func() error { return archive.Unpack(r, "/", options) })
+}
+
+// inRoot runs fn on a thread of its own whose root and working directory
+// are dir. The runtime runs nothing else on a locked thread, and the
+// thread's root is never restored: the goroutine returns without
+// unlocking it, and the runtime then ends the thread.
+func inRoot(dir string, fn func() error) error {
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		done <- func() error {
+			// The root is per process unless the thread has its own
+			// file system attributes.
+			if err := unix.Unshare(unix.CLONE_FS); err != nil {
+				return fmt.Errorf("unsharing file system attributes: %w", err)
+			}
+			if err := unix.Chroot(dir); err != nil {
+				return fmt.Errorf("chroot %s: %w", dir, err)
+			}
+			if err := unix.Chdir("/"); err != nil {
+				return fmt.Errorf("chdir to the new root: %w", err)
+			}
+			return fn()
+		}()
+	}()
+	return <-done
 }
 
 // rootEntryWatch notes whether the tar has an entry for the layer's root

@@ -1,6 +1,7 @@
 package stagedest
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -111,5 +112,45 @@ func TestPruneStale(t *testing.T) {
 		if _, err := os.Stat(dir); (err == nil) != want {
 			t.Errorf("%s: exists %v, want %v", dir, err == nil, want)
 		}
+	}
+}
+
+// TestInRoot: fn sees dir as /, and the rest of the process keeps its
+// root and working directory, during fn and after it.
+func TestInRoot(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("chroot needs root")
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "inside"), []byte("in"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = inRoot(dir, func() error {
+		if b, err := os.ReadFile("/inside"); err != nil || string(b) != "in" {
+			return fmt.Errorf("/inside in the new root: %q %v", b, err)
+		}
+		if _, err := os.Stat(dir); err == nil {
+			return fmt.Errorf("%s is visible inside the new root", dir)
+		}
+		// Another goroutine, on another thread, still has the old root.
+		seen := make(chan error)
+		go func() { _, err := os.Stat(filepath.Join(dir, "inside")); seen <- err }()
+		return <-seen
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "inside")); err != nil {
+		t.Fatalf("after inRoot: %v", err)
+	}
+	if got, err := os.Getwd(); err != nil || got != wd {
+		t.Fatalf("working directory %q (%v), want %q", got, err, wd)
+	}
+	if err := inRoot(filepath.Join(dir, "missing"), func() error { return nil }); err == nil {
+		t.Fatal("inRoot of a missing directory succeeded")
 	}
 }
