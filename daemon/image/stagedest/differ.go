@@ -8,7 +8,7 @@ import (
 	"runtime"
 
 	digest "github.com/opencontainers/go-digest"
-	"github.com/vbatts/tar-split/tar/asm"
+	"github.com/vbatts/tar-split/archive/tar"
 	tarstorage "github.com/vbatts/tar-split/tar/storage"
 	"go.podman.io/image/v5/pkg/compression"
 	graphdriver "go.podman.io/storage/drivers"
@@ -119,22 +119,75 @@ func (d *layerDiffer) ApplyDiff(dest string, options *archive.TarOptions, differ
 }
 
 // recordTarSplit writes the tar-split of the tar read from src through
-// packer; on failure it stops src, and so the unpacking too.
+// packer, as tar-split's asm.NewInputTarStream records it, but reading src
+// directly: that one copies the whole tar into a pipe that some goroutine
+// must drain, a hand-over for every header. On failure it stops src, and
+// so the unpacking too.
 func recordTarSplit(src *chunkReader, packer tarstorage.Packer) error {
-	payload, packed, err := asm.NewInputTarStreamWithDone(src, packer, tarstorage.NewDiscardFilePutter())
+	err := packTar(src, packer, tarstorage.NewDiscardFilePutter())
 	if err != nil {
 		src.Close()
-		return err
 	}
-	// tar-split passes the tar on; nothing here needs it.
-	_, _ = io.Copy(io.Discard, payload)
-	if err := <-packed; err != nil {
-		src.Close()
-		return err
-	}
-	// tar-split reads to the end itself; this only makes sure of it.
-	_, err = io.Copy(io.Discard, src)
 	return err
+}
+
+// packTar records every header of the tar in r, with the bytes around it,
+// as raw segments, every file as an entry with its size and checksum, and
+// whatever follows the end of the archive as segments too: what
+// containers/storage needs to give the exact tar back from the files.
+func packTar(r io.Reader, packer tarstorage.Packer, files tarstorage.FilePutter) error {
+	segment := func(b []byte) error {
+		if len(b) == 0 {
+			return nil
+		}
+		_, err := packer.AddEntry(tarstorage.Entry{Type: tarstorage.SegmentType, Payload: b})
+		return err
+	}
+	tr := tar.NewReader(r)
+	tr.RawAccounting = true
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF || (err == nil && hdr == nil) {
+			if err := segment(tr.RawBytes()); err != nil {
+				return err
+			}
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if err := segment(tr.RawBytes()); err != nil {
+			return err
+		}
+		var sum []byte
+		if hdr.Size > 0 {
+			if _, sum, err = files.Put(hdr.Name, tr); err != nil {
+				return err
+			}
+		}
+		entry := tarstorage.Entry{Type: tarstorage.FileType, Size: hdr.Size, Payload: sum}
+		entry.SetName(hdr.Name)
+		if _, err := packer.AddEntry(entry); err != nil {
+			return err
+		}
+		if err := segment(tr.RawBytes()); err != nil {
+			return err
+		}
+	}
+	// Padding after the end-of-archive blocks is kept, whatever its size.
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := r.Read(buf)
+		if serr := segment(buf[:n]); serr != nil {
+			return serr
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
 }
 
 // unpackInRoot unpacks the tar stream r into dir as containers/storage's
