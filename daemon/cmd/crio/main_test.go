@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"os/exec"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -71,4 +72,27 @@ func TestLayerHelperStopsBeforeCrio(t *testing.T) {
 		}
 	}
 	t.Logf("packages initialized: %d as crio, %d as storage-untar", len(full), len(child))
+}
+
+// TestRaiseProcs: the daemon runs with at least minProcs Ps, unless
+// GOMAXPROCS says otherwise.
+func TestRaiseProcs(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	t.Setenv("GOMAXPROCS", "")
+	runtime.GOMAXPROCS(1)
+	raiseProcs()
+	if got := runtime.GOMAXPROCS(0); got != minProcs {
+		t.Errorf("GOMAXPROCS %d, want %d", got, minProcs)
+	}
+	runtime.GOMAXPROCS(minProcs + 3)
+	raiseProcs()
+	if got := runtime.GOMAXPROCS(0); got != minProcs+3 {
+		t.Errorf("a machine with more CPUs was lowered to %d", got)
+	}
+	t.Setenv("GOMAXPROCS", "1")
+	runtime.GOMAXPROCS(1)
+	raiseProcs()
+	if got := runtime.GOMAXPROCS(0); got != 1 {
+		t.Errorf("GOMAXPROCS=1 in the environment gave %d", got)
+	}
 }
