@@ -355,15 +355,8 @@ func lieAboutLastDiffID(t *testing.T, img *testImage) (config, man blob) {
 func newCorruptingProxy(t *testing.T, upstream, badDigest string) string {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		req, err := http.NewRequestWithContext(r.Context(), r.Method, "http://"+upstream+r.URL.RequestURI(), r.Body)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		req.Header = r.Header.Clone()
-		resp, err := http.DefaultTransport.RoundTrip(req)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
+		resp := forward(w, r, upstream)
+		if resp == nil {
 			return
 		}
 		defer resp.Body.Close()

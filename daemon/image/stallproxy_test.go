@@ -22,16 +22,8 @@ func newStallProxy(t *testing.T, upstream, stallDigest string) *stallProxy {
 	var once sync.Once
 	release := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		req, err := http.NewRequestWithContext(r.Context(), r.Method, "http://"+upstream+r.URL.RequestURI(), r.Body)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		req.Header = r.Header.Clone()
-		// Follow nothing: the registry's redirects are for the client.
-		resp, err := http.DefaultTransport.RoundTrip(req)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
+		resp := forward(w, r, upstream)
+		if resp == nil {
 			return
 		}
 		defer resp.Body.Close()
@@ -55,4 +47,22 @@ func newStallProxy(t *testing.T, upstream, stallDigest string) *stallProxy {
 	t.Cleanup(func() { close(release); srv.Close() })
 	p.Host = strings.TrimPrefix(srv.URL, "http://")
 	return p
+}
+
+// forward sends r on to the registry at upstream and returns its response
+// (the caller closes the body), or answers 502 and returns nil.
+func forward(w http.ResponseWriter, r *http.Request, upstream string) *http.Response {
+	req, err := http.NewRequestWithContext(r.Context(), r.Method, "http://"+upstream+r.URL.RequestURI(), r.Body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return nil
+	}
+	req.Header = r.Header.Clone()
+	// Follow nothing: the registry's redirects are for the client.
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return nil
+	}
+	return resp
 }

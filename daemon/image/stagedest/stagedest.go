@@ -244,14 +244,18 @@ func (d *destination) stackLayers(manifestBlob []byte, mt string) error {
 			continue
 		}
 		p := plannedLayer{index: i, blob: l.Digest, staged: d.take(l.Digest)}
-		plan = append(plan, p)
-		if p.staged != nil {
+		switch {
+		case p.staged != nil:
 			p.diffID = p.staged.out.UncompressedDigest
-		} else if p.diffID = d.storedDiffID(l.Digest); p.diffID == "" && configDiffIDs != nil {
-			// Reused by the inner destination, by another digest.
-			p.diffID = configDiffIDs[i]
+		default:
+			// Reused by the inner destination: the store knows it, by
+			// this digest or (if it was substituted) by its diff ID.
+			p.diffID = d.storedDiffID(l.Digest)
+			if p.diffID == "" && configDiffIDs != nil {
+				p.diffID = configDiffIDs[i]
+			}
 		}
-		plan[len(plan)-1] = p
+		plan = append(plan, p)
 		if p.diffID == "" {
 			return fmt.Errorf("layer %d (%s): neither unpacked by this pull nor in the store", i, l.Digest)
 		}
