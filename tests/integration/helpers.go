@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -108,10 +109,45 @@ func TempDir(t testing.TB) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		killUnder(dir)
 		unmountUnder(dir)
 		os.RemoveAll(dir)
 	})
 	return dir
+}
+
+// killUnder kills every process that a test's daemon left behind in dir:
+// those whose root is below it (pod inits and containers) and those
+// whose command line names it (conmon, runc). A test that fails part way
+// would otherwise leave its pods running after it. It waits up to 5 s for
+// them to go, so that their mounts and cgroups can be removed.
+func killUnder(dir string) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return
+	}
+	var killed []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		root, _ := os.Readlink(fmt.Sprintf("/proc/%d/root", pid))
+		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if strings.HasPrefix(root, dir+"/") || bytes.Contains(cmdline, []byte(dir+"/")) {
+			if syscall.Kill(pid, syscall.SIGKILL) == nil {
+				killed = append(killed, pid)
+			}
+		}
+	}
+	for deadline := time.Now().Add(5 * time.Second); len(killed) > 0 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		killed = slices.DeleteFunc(killed, func(pid int) bool {
+			// Gone, or a zombie its parent has yet to reap.
+			stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+			i := bytes.LastIndexByte(stat, ')')
+			return err != nil || i < 0 || bytes.HasPrefix(stat[i+1:], []byte(" Z"))
+		})
+	}
 }
 
 // unmountUnder detaches every mount below dir, deepest first, so that
