@@ -5,14 +5,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
-
-// staleAge is how old a staging directory without a lock file must be to
-// count as left behind rather than just made.
-const staleAge = time.Minute
 
 // PruneStale removes the overlay staging directories (under graphRoot)
 // that no process is using: those of a pull that a killed crio left.
@@ -47,19 +42,20 @@ func PruneStale(graphRoot string) (int, error) {
 }
 
 // stagingDirStale reports whether dir's lock file (the one overlay holds
-// while a layer is staged there) can be locked, or, with no lock file,
-// whether dir is old. release drops the lock, after the removal.
+// while a layer is staged there) can be locked, making it if it is
+// missing, as containers/storage does when it prunes at shut-down: a
+// staging directory without one was left between its making and its
+// locking, or after its stacking. release drops the lock, after the
+// removal.
 func stagingDirStale(dir string) (stale bool, release func()) {
-	nothing := func() {}
-	fd, err := unix.Open(filepath.Join(dir, "staging.lock"), unix.O_RDWR|unix.O_CLOEXEC, 0)
+	fd, err := unix.Open(filepath.Join(dir, "staging.lock"), unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC, 0o600)
 	if err != nil {
-		st, serr := os.Lstat(dir)
-		return errors.Is(err, unix.ENOENT) && serr == nil && time.Since(st.ModTime()) > staleAge, nothing
+		return false, func() {}
 	}
 	lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: int16(unix.SEEK_SET)}
 	if err := unix.FcntlFlock(uintptr(fd), unix.F_SETLK, &lk); err != nil {
 		unix.Close(fd)
-		return false, nothing
+		return false, func() {}
 	}
 	return true, func() { unix.Close(fd) }
 }
