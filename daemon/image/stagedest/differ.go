@@ -7,10 +7,12 @@ import (
 	"os"
 	"runtime"
 
+	"github.com/klauspost/compress/gzip"
 	digest "github.com/opencontainers/go-digest"
 	"github.com/vbatts/tar-split/archive/tar"
 	tarstorage "github.com/vbatts/tar-split/tar/storage"
 	"go.podman.io/image/v5/pkg/compression"
+	compressiontypes "go.podman.io/image/v5/pkg/compression/types"
 	graphdriver "go.podman.io/storage/drivers"
 	"go.podman.io/storage/pkg/archive"
 	"golang.org/x/sys/unix"
@@ -42,7 +44,7 @@ func (d *layerDiffer) ApplyDiff(dest string, options *archive.TarOptions, differ
 		return out, fmt.Errorf("storage driver asks for differ output format %d: %w", differOpts.Format, errUnsupportedDriver)
 	}
 	blob := &countingReader{r: d.blob}
-	tarStream, _, err := compression.AutoDecompress(blob)
+	tarStream, err := decompress(blob)
 	if err != nil {
 		return out, fmt.Errorf("decompressing layer: %w", err)
 	}
@@ -116,6 +118,26 @@ func (d *layerDiffer) ApplyDiff(dest string, options *archive.TarOptions, differ
 	out.UncompressedDigest = diffID.Digest()
 	out.Size = size.n
 	return out, nil
+}
+
+// decompress inflates a layer blob in whatever compression
+// containers/image detects. gzip, the common one, goes through a plain
+// reader instead of containers/image's parallel one (pgzip), which reads
+// megabytes ahead on goroutines of its own: the layers of a pull are
+// inflated side by side already, and that read-ahead only added memory.
+func decompress(blob io.Reader) (io.ReadCloser, error) {
+	algo, decompressor, stream, err := compression.DetectCompressionFormat(blob)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case decompressor == nil:
+		return io.NopCloser(stream), nil
+	case algo.Name() == compressiontypes.GzipAlgorithmName:
+		return gzip.NewReader(stream)
+	default:
+		return decompressor(stream)
+	}
 }
 
 // recordTarSplit writes the tar-split of the tar read from src through

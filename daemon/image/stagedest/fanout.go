@@ -11,7 +11,7 @@ import (
 // a time. The unpacking reader runs on a locked thread (inRoot), which
 // the scheduler must wake for every hand-over: large chunks keep those
 // rare, where tar-split's own pipe hands over every 512-byte header.
-const chunkSize = 1 << 20
+const chunkSize = 256 << 10
 
 // chunksInFlight bounds the chunks queued for one reader: how far the
 // fastest reader may run ahead of the slowest.
