@@ -16,6 +16,8 @@ import (
 	graphdriver "go.podman.io/storage/drivers"
 	"go.podman.io/storage/pkg/archive"
 	"golang.org/x/sys/unix"
+
+	"github.com/crio-appliance/crio/daemon/image/stagedest/crc64iso"
 )
 
 // layerDiffer unpacks one whole layer blob (gzip, zstd, or any compression
@@ -146,7 +148,7 @@ func decompress(blob io.Reader) (io.ReadCloser, error) {
 // must drain, a hand-over for every header. On failure it stops src, and
 // so the unpacking too.
 func recordTarSplit(src *chunkReader, packer tarstorage.Packer) error {
-	err := packTar(src, packer, tarstorage.NewDiscardFilePutter())
+	err := packTar(src, packer, &checksummer{})
 	if err != nil {
 		src.Close()
 	}
@@ -210,6 +212,21 @@ func packTar(r io.Reader, packer tarstorage.Packer, files tarstorage.FilePutter)
 			return err
 		}
 	}
+}
+
+// checksummer is tar-split's discarding FilePutter, which keeps only each
+// file's size and CRC-64, with the CRC computed by crc64iso: hash/crc64
+// took a sixth of the CPU time of a large pull. One copy buffer serves
+// every file of the layer.
+type checksummer struct{ buf []byte }
+
+func (c *checksummer) Put(_ string, r io.Reader) (int64, []byte, error) {
+	if c.buf == nil {
+		c.buf = make([]byte, 64<<10)
+	}
+	h := crc64iso.New()
+	n, err := io.CopyBuffer(h, r, c.buf)
+	return n, h.Sum(nil), err
 }
 
 // unpackInRoot unpacks the tar stream r into dir as containers/storage's

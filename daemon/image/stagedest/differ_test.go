@@ -13,7 +13,8 @@ import (
 
 // TestPackTarMatchesTarSplit: packTar records a tar exactly as tar-split's
 // own asm.NewInputTarStream does, for headers of every kind (a PAX long
-// name too), empty and non-empty files, and padding after the end.
+// name too), empty and non-empty files (with their checksums, which
+// checksummer computes), and padding after the end.
 func TestPackTarMatchesTarSplit(t *testing.T) {
 	var raw bytes.Buffer
 	tw := tar.NewWriter(&raw)
@@ -30,7 +31,11 @@ func TestPackTarMatchesTarSplit(t *testing.T) {
 			t.Fatal(err)
 		}
 		if h.Size > 0 {
-			if _, err := tw.Write(bytes.Repeat([]byte{'x'}, int(h.Size))); err != nil {
+			content := make([]byte, h.Size)
+			for i := range content {
+				content[i] = byte(i * i >> 3)
+			}
+			if _, err := tw.Write(content); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -53,7 +58,7 @@ func TestPackTarMatchesTarSplit(t *testing.T) {
 	}
 
 	var got bytes.Buffer
-	if err := packTar(bytes.NewReader(raw.Bytes()), tarstorage.NewJSONPacker(&got), tarstorage.NewDiscardFilePutter()); err != nil {
+	if err := packTar(bytes.NewReader(raw.Bytes()), tarstorage.NewJSONPacker(&got), &checksummer{}); err != nil {
 		t.Fatal(err)
 	}
 	if got.String() != want.String() {
