@@ -89,11 +89,16 @@ TAGS=containers_image_openpgp,exclude_graphdriver_btrfs
 # system of their own, with a journal (a loop-mounted image in /var/tmp,
 # made fresh for the run): this VM's root is ext4 without one, where new
 # inodes are slow right after deletions near them, which a node's file
-# system does not do (see SETTLE).
+# system does not do (see SETTLE). The run directories (crio's runroot,
+# containerd's state) then go on a tmpfs, as /run is on a node (on this VM
+# it is not): containers/storage fsyncs its mount records there too.
 JFS=/var/lib/bench-pull-fs
+RFS=/var/lib/bench-pull-run
+CR=$C/run DR=$D/run
 if [ "${JOURNAL_FS:-0}" = 1 ]; then
-	C=$JFS/crio D=$JFS/containerd F=$JFS/floor S=$JFS/scratch-root SR=$JFS/scratch-runroot
-	SW=$JFS/scratch-warm-root SWR=$JFS/scratch-warm-runroot L=$JFS/scratch-lib-root LR=$JFS/scratch-lib-runroot
+	C=$JFS/crio D=$JFS/containerd F=$JFS/floor S=$JFS/scratch-root SR=$RFS/scratch-runroot
+	SW=$JFS/scratch-warm-root SWR=$RFS/scratch-warm-runroot L=$JFS/scratch-lib-root LR=$RFS/scratch-lib-runroot
+	CR=$RFS/crio DR=$RFS/containerd
 fi
 
 log() { echo "bench-pull: $*" >&2; }
@@ -111,12 +116,13 @@ cleanup() {
 	set +e
 	stop_daemon "$C" crio
 	stop_daemon "$D" containerd
-	unmount_under "$C" "$D" "$S" "$SR" "$SW" "$SWR" "$L" "$LR"
+	unmount_under "$C" "$D" "$S" "$SR" "$SW" "$SWR" "$L" "$LR" "$CR" "$DR"
 	if [ -z "${KEEP:-}" ]; then
-		rm -rf "$C" "$D" "$S" "$SR" "$SW" "$SWR" "$L" "$LR" "$F"
+		rm -rf "$C" "$D" "$S" "$SR" "$SW" "$SWR" "$L" "$LR" "$F" "$CR" "$DR"
 	fi
 	if [ "${JOURNAL_FS:-0}" = 1 ] && [ -z "${KEEP:-}" ]; then
 		umount "$JFS" && rm -f /var/tmp/bench-pull-fs.img
+		umount "$RFS" && rmdir "$RFS"
 	fi
 	if [ -n "$REG_STARTED" ]; then "$BENCH/baseline.sh" registry-stop; fi
 }
@@ -128,7 +134,10 @@ if [ "${JOURNAL_FS:-0}" = 1 ]; then
 	mkfs.ext4 -q -F /var/tmp/bench-pull-fs.img
 	mkdir -p "$JFS"
 	mount -o loop /var/tmp/bench-pull-fs.img "$JFS"
-	log "stores on $JFS: ext4 with a journal, on a loop device"
+	mountpoint -q "$RFS" && umount "$RFS"
+	mkdir -p "$RFS"
+	mount -t tmpfs -o mode=0700,size=1g bench-pull-run "$RFS"
+	log "stores on $JFS: ext4 with a journal, on a loop device; run directories on a tmpfs, $RFS"
 fi
 
 stop_daemon() {
@@ -301,22 +310,22 @@ fi
 # --- daemons -----------------------------------------------------------------------
 # crio: the bench's CRI-O-format config with private paths; registries.conf
 # through CONTAINERS_REGISTRIES_CONF, policy through --signature-policy.
-mkdir -p "$C/etc/net.d" "$C/etc/crio.conf.d" "$C/run" "$C/log"
-sed -e "s#/var/lib/crio-bench#$C#g; s#/run/crio-bench#$C/run#g; s#/var/log/crio-bench#$C/log#g; s#/etc/crio-bench#$C/etc#g" \
+mkdir -p "$C/etc/net.d" "$C/etc/crio.conf.d" "$CR" "$C/log"
+sed -e "s#/var/lib/crio-bench#$C#g; s#/run/crio-bench#$CR#g; s#/var/log/crio-bench#$C/log#g; s#/etc/crio-bench#$C/etc#g" \
 	"$BENCH/configs/crio/crio.conf" >"$C/etc/crio.conf"
 cp "$BENCH/configs/crio/registries.conf" "$BENCH/configs/crio/policy.json" "$C/etc/"
 cp "$BENCH/configs/cni/10-bench0.conflist" "$C/etc/net.d/"
 "$W/crio" -c "$C/etc/crio.conf" -d "$C/etc/crio.conf.d" config validate >&2
-CRIO_SOCK=$C/run/crio.sock
+CRIO_SOCK=$CR/crio.sock
 
 # containerd: the bench's config with private paths (so that it cannot clash
 # with a `baseline.sh start containerd` elsewhere on the machine).
-mkdir -p "$D/etc/net.d" "$D/run"
-sed -e "s#/var/lib/containerd-bench#$D/root#g; s#/run/containerd-bench#$D/run#g; s#/etc/containerd-bench#$D/etc#g" \
+mkdir -p "$D/etc/net.d" "$DR"
+sed -e "s#/var/lib/containerd-bench#$D/root#g; s#/run/containerd-bench#$DR#g; s#/etc/containerd-bench#$D/etc#g" \
 	"$BENCH/configs/containerd/config.toml" >"$D/etc/config.toml"
 cp -r "$BENCH/configs/containerd/certs.d" "$D/etc/"
 cp "$BENCH/configs/cni/10-bench0.conflist" "$D/etc/net.d/"
-CTRD_SOCK=$D/run/containerd.sock
+CTRD_SOCK=$DR/containerd.sock
 
 start_daemon() { # dir name sock cmd...
 	local dir=$1 name=$2 sock=$3
