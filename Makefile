@@ -48,9 +48,12 @@ run: bin/crio deps
 test: lint test-unit test-race test-integration test-build test-critest test-packages test-nix test-bundle test-image
 
 # The docs tests render the man pages and check the completion scripts.
+# crc64iso's assembly must run: natively (amd64), and its arm64 version
+# under qemu.
 test-unit:
-	hack/install-deps.sh groff-base man-db zsh fish
-	CGO_ENABLED=0 $(GO) test -tags $(TAGS) -count=1 $(UNIT_PKGS)
+	hack/install-deps.sh groff-base man-db zsh fish qemu-user-static
+	CRC64ISO_MUST_FOLD=1 CGO_ENABLED=0 $(GO) test -tags $(TAGS) -count=1 $(UNIT_PKGS)
+	CRC64ISO_MUST_FOLD=1 CGO_ENABLED=0 GOARCH=arm64 $(GO) test -exec qemu-aarch64-static -count=1 ./daemon/image/stagedest/crc64iso
 
 # staticcheck at a pinned version, built from the Go module proxy into
 # .tools/ the first time lint runs (the version is in the file name, so a
