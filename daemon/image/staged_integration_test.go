@@ -23,6 +23,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
 	"go.podman.io/image/v5/copy"
+	"go.podman.io/image/v5/directory"
 	"go.podman.io/image/v5/docker"
 	"go.podman.io/image/v5/docker/reference"
 	"go.podman.io/image/v5/signature"
@@ -547,4 +548,180 @@ func TestStagedPullConfinesLayerPaths(t *testing.T) {
 	good := buildImage(t, imageSpec{files: map[string]string{"id": "after-hostile"}})
 	reg.push(t, "hostile/good", "1", good)
 	mustPull(t, s, reg.Host+"/hostile/good:1", nil)
+}
+
+// TestStagedPullSchema1EmptyLayers: a Docker schema 1 image, whose
+// throwaway history entries list a layer blob that is not part of the
+// stack (containers/image marks them EmptyLayer), is stored by the staging
+// destination exactly as containers/image's own destination stores it:
+// the empty layers are unpacked like any blob but never stacked, and
+// nothing is left in staging. The test registry refuses schema 1
+// manifests, so the image comes from a dir: layout.
+func TestStagedPullSchema1EmptyLayers(t *testing.T) {
+	env := newEnv(t, "", "")
+	s := env.open(t)
+	mustLayer := func(entries []tarEntry) blob {
+		t.Helper()
+		b, err := makeLayerCompressed(entries, imgspecv1.MediaTypeImageLayerGzip, compressGzip)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	base := mustLayer([]tarEntry{{name: "etc/", mode: 0o755, dir: true}, {name: "etc/base", mode: 0o644, data: []byte("base\n")}})
+	empty := mustLayer(nil)
+	top := mustLayer([]tarEntry{{name: "etc/top", mode: 0o600, data: []byte("top\n")}})
+	src := writeSchema1Dir(t, []blob{base, empty, top}, []bool{false, true, false})
+
+	const name = "localhost/staged/schema1:1"
+	named, err := reference.ParseNormalizedNamed(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copyDir := func(store storage.Store, staged bool) {
+		t.Helper()
+		if err := copyDirImage(t, store, staged, env, src, named); err != nil {
+			t.Fatalf("copy.Image (staged %v): %v", staged, err)
+		}
+	}
+	copyDir(s.Store(), true)
+	want := copyImagesWithContainersImage(t, env, nil)
+	copyDir(want, false)
+
+	got := describeStoredImage(t, s.Store(), name)
+	if diff := diffLines(describeStoredImage(t, want, name), got); diff != "" {
+		t.Fatalf("staged schema 1 pull differs from containers/image's (- containers/image, + crio):\n%s", diff)
+	}
+	if layers := slices.DeleteFunc(slices.Clone(got), func(l string) bool { return !strings.Contains(l, " diff id ") }); len(layers) != 2 {
+		t.Fatalf("want the 2 non-empty layers stacked, the store has %d: %v", len(layers), layers)
+	}
+
+	// A throwaway entry whose blob is too large to keep whole fails the
+	// pull before any layer is stacked.
+	var noise []byte // incompressible: a chain of digests
+	for sum := sha256.Sum256(nil); len(noise) < 3*maxEmptyLayerSizeForTest; sum = sha256.Sum256(sum[:]) {
+		noise = append(noise, sum[:]...)
+	}
+	fat := mustLayer([]tarEntry{{name: "noise", mode: 0o644, data: noise}})
+	other := mustLayer([]tarEntry{{name: "other", mode: 0o644, data: []byte("other\n")}})
+	before, err := s.Store().Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fatNamed, err := reference.ParseNormalizedNamed("localhost/staged/schema1-fat:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = copyDirImage(t, s.Store(), true, env, writeSchema1Dir(t, []blob{other, fat, top}, []bool{false, true, false}), fatNamed)
+	if err == nil || !strings.Contains(err.Error(), "empty (throwaway) layer") {
+		t.Fatalf("a large throwaway layer: want an error naming it, got %v", err)
+	}
+	after, err := s.Store().Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after) != len(before) {
+		t.Fatalf("the failed pull left layers: %d before, %d after", len(before), len(after))
+	}
+	if left := stagedFiles(t, filepath.Join(env.opts.Root, "overlay", "staging")); len(left) != 0 {
+		t.Fatalf("staging directories left: %v", left)
+	}
+	report, err := s.Store().Check(storage.CheckMost())
+	if err != nil || len(describeReport(report)) != 0 {
+		t.Fatalf("store not consistent: %v %v", describeReport(report), err)
+	}
+}
+
+// maxEmptyLayerSizeForTest is stagedest's bound on the blobs it keeps for
+// empty layers.
+const maxEmptyLayerSizeForTest = 4 << 10
+
+// copyDirImage copies src into store under named, through the staging
+// destination when staged.
+func copyDirImage(t *testing.T, store storage.Store, staged bool, env *testEnv, src types.ImageReference, named reference.Named) error {
+	t.Helper()
+	dest, err := istorage.Transport.NewStoreReference(store, named, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var to types.ImageReference = dest
+	if staged {
+		if !stagedest.Supported(store) {
+			t.Fatal("the overlay store does not take staged layers")
+		}
+		to = stagedest.NewReference(dest, store, env.opts.BigFilesTemporaryDir)
+	}
+	policy, err := signature.NewPolicyFromBytes([]byte(acceptAllPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := signature.NewPolicyContext(policy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Destroy()
+	_, err = copy.Image(testCtx(t), pc, to, src, &copy.Options{RemoveSignatures: true})
+	return err
+}
+
+// writeSchema1Dir lays out, in containers/image's dir: format, an unsigned
+// schema 1 image of layers (bottom first), those marked throwaway carrying
+// no stack entry of their own.
+func writeSchema1Dir(t *testing.T, layers []blob, throwaway []bool) types.ImageReference {
+	t.Helper()
+	dir := t.TempDir()
+	write := func(name string, data []byte) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("version", []byte("Directory Transport Version: 1.1\n"))
+	type fsLayer struct {
+		BlobSum digest.Digest `json:"blobSum"`
+	}
+	type history struct {
+		V1Compatibility string `json:"v1Compatibility"`
+	}
+	var fsLayers []fsLayer
+	var hist []history
+	parent := ""
+	for i, l := range layers {
+		write(l.digest().Encoded(), l.data)
+		id := strings.Repeat(fmt.Sprintf("%x", i+1), 64)
+		v1 := map[string]any{"id": id, "created": "2024-01-02T03:04:05Z"}
+		if parent != "" {
+			v1["parent"] = parent
+		}
+		if throwaway[i] {
+			v1["throwaway"] = true
+			v1["container_config"] = map[string]any{"Cmd": []string{"/bin/sh -c #(nop) ENV A=1"}}
+		}
+		if i == len(layers)-1 {
+			p := hostPlatform()
+			v1["architecture"], v1["os"] = p.Architecture, p.OS
+			v1["config"] = map[string]any{"Env": []string{"A=1"}, "Cmd": []string{"/bin/sh"}}
+		}
+		b, err := json.Marshal(v1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Top first, as schema 1 lists them.
+		fsLayers = append([]fsLayer{{BlobSum: l.digest()}}, fsLayers...)
+		hist = append([]history{{V1Compatibility: string(b)}}, hist...)
+		parent = id
+	}
+	m, err := json.Marshal(map[string]any{
+		"schemaVersion": 1, "name": "staged/schema1", "tag": "1",
+		"architecture": hostPlatform().Architecture, "fsLayers": fsLayers, "history": hist,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	write("manifest.json", m)
+	ref, err := directory.NewReference(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ref
 }

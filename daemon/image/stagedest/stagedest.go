@@ -109,13 +109,21 @@ type destination struct {
 	staged map[digest.Digest][]*stagedLayer // unpacked blobs not yet stacked, by blob digest
 	config []byte                           // nil if larger than maxConfigSize
 	known  map[digest.Digest]knownBlob      // stacked blobs, told to the inner destination at PutManifest
+	empty  map[digest.Digest][]byte         // blobs of empty layers, given to the inner destination at PutManifest
 }
 
 // stagedLayer is one unpacked layer blob waiting in a staging directory.
 type stagedLayer struct {
-	out  *graphdriver.DriverWithDifferOutput
-	size int64 // of the blob
+	out   *graphdriver.DriverWithDifferOutput
+	size  int64  // of the blob
+	small []byte // the blob itself if at most maxEmptyLayerSize bytes, else nil
 }
+
+// maxEmptyLayerSize bounds the blobs kept whole while they are unpacked,
+// in case the manifest turns out to list them as empty layers, which are
+// handed to the inner destination rather than stacked. Docker's empty
+// layers (a gzipped empty tar) are 32 bytes.
+const maxEmptyLayerSize = 4 << 10
 
 type knownBlob struct {
 	diffID digest.Digest
@@ -139,7 +147,8 @@ func (d *destination) PutBlob(ctx context.Context, stream io.Reader, info types.
 	if info.Digest == "" || d.passThrough.Load() {
 		return d.ImageDestination.PutBlob(ctx, stream, info, cache, false)
 	}
-	differ := &layerDiffer{blob: stream}
+	small := &limitedBuffer{max: maxEmptyLayerSize}
+	differ := &layerDiffer{blob: io.TeeReader(stream, small)}
 	out, err := d.store.PrepareStagedLayer(nil, differ)
 	if errors.Is(err, errUnsupportedDriver) || errors.Is(err, storage.ErrNotSupported) {
 		// Refused before the differ read anything.
@@ -158,7 +167,7 @@ func (d *destination) PutBlob(ctx context.Context, stream io.Reader, info types.
 	// Recorded in the layer, so that later pulls find it by this digest.
 	out.CompressedDigest = info.Digest
 	d.mu.Lock()
-	d.staged[info.Digest] = append(d.staged[info.Digest], &stagedLayer{out: out, size: differ.compressedSize})
+	d.staged[info.Digest] = append(d.staged[info.Digest], &stagedLayer{out: out, size: differ.compressedSize, small: small.bytes()})
 	d.mu.Unlock()
 	return types.BlobInfo{Digest: info.Digest, Size: differ.compressedSize}, nil
 }
@@ -262,6 +271,29 @@ func (d *destination) stackLayers(manifestBlob []byte, mt string) error {
 		if configDiffIDs != nil && configDiffIDs[i] != p.diffID {
 			return fmt.Errorf("layer %d (%s): its contents have diff ID %s, but the image config says %s", i, l.Digest, p.diffID, configDiffIDs[i])
 		}
+	}
+	// Schema 1 throwaway entries name a blob but make no layer:
+	// containers/image's commit only wants to have seen the blob. Taken
+	// after the plan, so that a blob that is also a real layer of the
+	// image goes to the stack first.
+	for i, l := range layers {
+		if !l.EmptyLayer {
+			continue
+		}
+		s := d.take(l.Digest)
+		if s == nil {
+			continue // reused, or stacked for another entry: told either way
+		}
+		_ = d.store.CleanupStagedLayer(s.out)
+		if s.small == nil {
+			return fmt.Errorf("layer %d (%s): an empty (throwaway) layer of %d bytes; only blobs of up to %d bytes are kept for those", i, l.Digest, s.size, maxEmptyLayerSize)
+		}
+		d.mu.Lock()
+		if d.empty == nil {
+			d.empty = make(map[digest.Digest][]byte)
+		}
+		d.empty[l.Digest] = s.small
+		d.mu.Unlock()
 	}
 	parent := ""
 	for n := range plan {
@@ -412,12 +444,18 @@ func (d *destination) copyLayer(id, parent string, diffID, blob digest.Digest) e
 // tellInner has the inner destination look up every blob this destination
 // stacked, so that its commit finds their layers. The cache answers with
 // the diff IDs computed here, so the lookup succeeds even for a layer that
-// was already in the store without this blob's digest.
+// was already in the store without this blob's digest. The blobs of empty
+// layers, which make no layer to look up, are handed over whole.
 func (d *destination) tellInner(ctx context.Context) error {
 	d.mu.Lock()
-	known := d.known
+	known, empty := d.known, d.empty
 	d.mu.Unlock()
 	cache := diffIDCache(known)
+	for blob, data := range empty {
+		if _, err := d.ImageDestination.PutBlob(ctx, bytes.NewReader(data), types.BlobInfo{Digest: blob, Size: int64(len(data))}, cache, false); err != nil {
+			return fmt.Errorf("recording empty layer %s: %w", blob, err)
+		}
+	}
 	for blob, k := range known {
 		ok, _, err := d.ImageDestination.TryReusingBlob(ctx, types.BlobInfo{Digest: blob, Size: k.size}, cache, false)
 		if err != nil {
