@@ -121,15 +121,7 @@ func copyImagesWithContainersImage(t *testing.T, env *testEnv, refs []string) st
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _, _ = store.Shutdown(true) })
-	policy, err := signature.NewPolicyFromBytes([]byte(acceptAllPolicy))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pc, err := signature.NewPolicyContext(policy)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Destroy()
+	pc := acceptAllPolicyContext(t)
 	sys := &types.SystemContext{SystemRegistriesConfPath: env.opts.RegistriesConf, BigFilesTemporaryDir: dir}
 	for _, ref := range refs {
 		named, err := reference.ParseNormalizedNamed(ref)
@@ -651,6 +643,14 @@ func copyDirImage(t *testing.T, store storage.Store, staged bool, env *testEnv, 
 		}
 		to = stagedest.NewReference(dest, store, env.opts.BigFilesTemporaryDir)
 	}
+	_, err = copy.Image(testCtx(t), acceptAllPolicyContext(t), to, src, &copy.Options{RemoveSignatures: true})
+	return err
+}
+
+// acceptAllPolicyContext is a policy context that accepts any image,
+// destroyed at the test's end.
+func acceptAllPolicyContext(t *testing.T) *signature.PolicyContext {
+	t.Helper()
 	policy, err := signature.NewPolicyFromBytes([]byte(acceptAllPolicy))
 	if err != nil {
 		t.Fatal(err)
@@ -659,9 +659,8 @@ func copyDirImage(t *testing.T, store storage.Store, staged bool, env *testEnv, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer pc.Destroy()
-	_, err = copy.Image(testCtx(t), pc, to, src, &copy.Options{RemoveSignatures: true})
-	return err
+	t.Cleanup(func() { _ = pc.Destroy() })
+	return pc
 }
 
 // writeSchema1Dir lays out, in containers/image's dir: format, an unsigned
