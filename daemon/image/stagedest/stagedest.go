@@ -272,10 +272,28 @@ func (d *destination) stackLayers(manifestBlob []byte, mt string) error {
 			return fmt.Errorf("layer %d (%s): its contents have diff ID %s, but the image config says %s", i, l.Digest, p.diffID, configDiffIDs[i])
 		}
 	}
-	// Schema 1 throwaway entries name a blob but make no layer:
-	// containers/image's commit only wants to have seen the blob. Taken
-	// after the plan, so that a blob that is also a real layer of the
+	// After the plan, so that a blob that is also a real layer of the
 	// image goes to the stack first.
+	if err := d.keepEmptyLayerBlobs(layers); err != nil {
+		return err
+	}
+	parent := ""
+	for n := range plan {
+		p := &plan[n]
+		id, err := d.stackLayer(p, parent)
+		if err != nil {
+			return fmt.Errorf("layer %d (%s): %w", p.index, p.blob, err)
+		}
+		parent = id
+	}
+	return nil
+}
+
+// keepEmptyLayerBlobs removes the unpackings of the manifest's empty
+// layers (schema 1 throwaway entries), which name a blob but make no
+// layer, and keeps their blobs for tellInner: containers/image's commit
+// only wants to have seen them.
+func (d *destination) keepEmptyLayerBlobs(layers []manifest.LayerInfo) error {
 	for i, l := range layers {
 		if !l.EmptyLayer {
 			continue
@@ -294,15 +312,6 @@ func (d *destination) stackLayers(manifestBlob []byte, mt string) error {
 		}
 		d.empty[l.Digest] = s.small
 		d.mu.Unlock()
-	}
-	parent := ""
-	for n := range plan {
-		p := &plan[n]
-		id, err := d.stackLayer(p, parent)
-		if err != nil {
-			return fmt.Errorf("layer %d (%s): %w", p.index, p.blob, err)
-		}
-		parent = id
 	}
 	return nil
 }

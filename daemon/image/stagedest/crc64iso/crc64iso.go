@@ -87,9 +87,6 @@ func Update(crc uint64, p []byte) uint64 {
 	return crc64.Update(crc, table, p[n:])
 }
 
-// Checksum returns the checksum of data.
-func Checksum(data []byte) uint64 { return Update(0, data) }
-
 type digest struct{ crc uint64 }
 
 // New returns a hash.Hash64 computing the checksum; its Sum appends the
