@@ -82,11 +82,14 @@ func (s *Service) pullOne(ctx context.Context, named reference.Named, sys *types
 	defer pc.Destroy()
 
 	var copyDest types.ImageReference = destRef
+	var copySrc types.ImageReference = srcRef
 	if stagedest.Supported(s.store) {
-		copyDest = stagedest.NewReference(destRef, s.store, s.opts.BigFilesTemporaryDir)
+		peek := stagedest.NewSourcePeek(srcRef)
+		copySrc = peek
+		copyDest = stagedest.NewReference(destRef, s.store, s.opts.BigFilesTemporaryDir, peek)
 	}
 	cctx, watch, stop := watchProgress(ctx, s.opts.PullProgressTimeout)
-	_, err = copy.Image(cctx, pc, copyDest, srcRef, &copy.Options{
+	_, err = copy.Image(cctx, pc, copyDest, copySrc, &copy.Options{
 		SourceCtx:        sys,
 		DestinationCtx:   sys,
 		ReportWriter:     io.Discard,

@@ -316,6 +316,141 @@ func TestStagedPullFailuresLeaveNothing(t *testing.T) {
 	mustPull(t, s, reg.Host+"/fail/good:1", nil)
 }
 
+// TestStagedPullStacksLayersEarly: when the manifest names one image, each
+// layer is stacked as soon as it and the layers below it are unpacked.
+// With the third of four layers stalled, the two below it are in the
+// store, the fourth is unpacked but not stacked (its parent is missing),
+// and once the stall ends the image is complete. The order comes from the
+// manifest copy.Image fetched: the pull asks for it once. Through an
+// index, whose instance manifest would take another request, nothing is
+// stacked before the manifest arrives.
+func TestStagedPullStacksLayersEarly(t *testing.T) {
+	reg := startRegistry(t, registryOpts{})
+	img := buildImage(t, imageSpec{files: map[string]string{"id": "early"}, big: 1 << 20, bigN: 2})
+	if len(img.layers) != 4 {
+		t.Fatalf("test image has %d layers, want 4", len(img.layers))
+	}
+	reg.push(t, "early/single", "1", img)
+	reg.pushIndex(t, "early/index", "1", formatOCI, img)
+	stalled := img.layers[2].digest().String()
+
+	for _, tc := range []struct {
+		repo      string
+		wantEarly int // layers stacked while the third one stalls
+	}{
+		{"early/single", 2},
+		{"early/index", 0},
+	} {
+		t.Run(tc.repo, func(t *testing.T) {
+			stall := newStallProxy(t, reg.Host, stalled)
+			env := newEnv(t, insecure(stall.Host), "")
+			s := env.open(t)
+			staging := filepath.Join(env.opts.Root, "overlay", "staging")
+			mark := reg.mark(t)
+			done := make(chan error, 1)
+			go func() {
+				_, err := s.Pull(testCtx(t), stall.Host+"/"+tc.repo+":1", nil)
+				done <- err
+			}()
+			<-stall.stalled
+			// Wait for the fourth layer to be unpacked: every layer not
+			// stacked early (the stalled one among them) is then in a
+			// staging directory, and whatever could be stacked early is.
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				layers, err := s.Store().Layers()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(layers) == tc.wantEarly && len(stagedFiles(t, staging)) == len(img.layers)-tc.wantEarly && fourthUnpacked(t, staging) {
+					var got []digest.Digest
+					for _, l := range layers {
+						got = append(got, l.UncompressedDigest)
+					}
+					for _, l := range img.layers[:tc.wantEarly] {
+						if !slices.Contains(got, l.diffID) {
+							t.Fatalf("layer %s not stacked early; stacked: %v", l.diffID, got)
+						}
+					}
+					break
+				}
+				if len(layers) > tc.wantEarly {
+					t.Fatalf("%d layers stacked while the third is stalled, want %d", len(layers), tc.wantEarly)
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("after 30 s: %d layers stacked (want %d), staging %v", len(layers), tc.wantEarly, stagedFiles(t, staging))
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			stall.release()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			image, err := s.Store().Image(stall.Host + "/" + tc.repo + ":1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var chain []digest.Digest
+			for id := image.TopLayer; id != ""; {
+				l, err := s.Store().Layer(id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				chain = append([]digest.Digest{l.UncompressedDigest}, chain...)
+				id = l.Parent
+			}
+			for i, l := range img.layers {
+				if i >= len(chain) || chain[i] != l.diffID {
+					t.Fatalf("image layers %v, want the diff IDs of %d layers in order", chain, len(img.layers))
+				}
+			}
+			if layers, err := s.Store().Layers(); err != nil || len(layers) != len(img.layers) {
+				t.Fatalf("%d layers in the store (%v), want %d", len(layers), err, len(img.layers))
+			}
+			report, err := s.Store().Check(storage.CheckMost())
+			if err != nil || len(describeReport(report)) != 0 {
+				t.Fatalf("store not consistent: %v %v", describeReport(report), err)
+			}
+			wantManifests := 1
+			if tc.wantEarly == 0 {
+				wantManifests = 2 // the index and the instance
+			}
+			if n := manifestGETsSince(t, reg, mark, tc.repo); n != wantManifests {
+				t.Fatalf("%d manifest requests, want %d", n, wantManifests)
+			}
+		})
+	}
+}
+
+// fourthUnpacked reports whether a staging directory holds the fourth
+// layer of TestStagedPullStacksLayersEarly's image whole: its 1 MiB file
+// ("big1.bin") with all its bytes.
+func fourthUnpacked(t *testing.T, staging string) bool {
+	t.Helper()
+	found := false
+	_ = filepath.WalkDir(staging, func(path string, e fs.DirEntry, err error) error {
+		if err == nil && !e.IsDir() && e.Name() == "big1.bin" {
+			if fi, err := e.Info(); err == nil && fi.Size() == 1<<20 {
+				found = true
+			}
+		}
+		return nil
+	})
+	return found
+}
+
+// manifestGETsSince counts the GETs of repo's manifests in reg's access
+// log after mark.
+func manifestGETsSince(t *testing.T, reg *testRegistry, mark int, repo string) int {
+	t.Helper()
+	time.Sleep(200 * time.Millisecond)
+	data, err := os.ReadFile(reg.logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Count(string(data[mark:]), `"GET /v2/`+repo+`/manifests/`)
+}
+
 // lieAboutLastDiffID returns img's config with its last diff ID replaced
 // by the first's, and the manifest for it.
 func lieAboutLastDiffID(t *testing.T, img *testImage) (config, man blob) {
@@ -641,7 +776,7 @@ func copyDirImage(t *testing.T, store storage.Store, staged bool, env *testEnv, 
 		if !stagedest.Supported(store) {
 			t.Fatal("the overlay store does not take staged layers")
 		}
-		to = stagedest.NewReference(dest, store, env.opts.BigFilesTemporaryDir)
+		to = stagedest.NewReference(dest, store, env.opts.BigFilesTemporaryDir, nil)
 	}
 	_, err = copy.Image(testCtx(t), acceptAllPolicyContext(t), to, src, &copy.Options{RemoveSignatures: true})
 	return err

@@ -10,17 +10,19 @@ import (
 )
 
 // stallProxy forwards to a registry but, for one blob, sends half of it
-// and then goes silent: a registry that hangs mid-download.
+// and then goes silent until released: a registry that hangs mid-download.
 type stallProxy struct {
 	Host    string
 	stalled chan struct{} // closed when the stall begins
+	release func()        // sends the rest of the blob (and ends the stall)
 }
 
 func newStallProxy(t *testing.T, upstream, stallDigest string) *stallProxy {
 	t.Helper()
 	p := &stallProxy{stalled: make(chan struct{})}
-	var once sync.Once
+	var once, releaseOnce sync.Once
 	release := make(chan struct{})
+	p.release = func() { releaseOnce.Do(func() { close(release) }) }
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		resp := forward(w, r, upstream)
 		if resp == nil {
@@ -38,13 +40,15 @@ func newStallProxy(t *testing.T, upstream, stallDigest string) *stallProxy {
 			once.Do(func() { close(p.stalled) })
 			select {
 			case <-r.Context().Done():
+				return
 			case <-release:
 			}
+			_, _ = io.Copy(w, resp.Body)
 			return
 		}
 		_, _ = io.Copy(w, resp.Body)
 	}))
-	t.Cleanup(func() { close(release); srv.Close() })
+	t.Cleanup(func() { p.release(); srv.Close() })
 	p.Host = strings.TrimPrefix(srv.URL, "http://")
 	return p
 }

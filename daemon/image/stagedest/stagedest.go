@@ -6,9 +6,10 @@
 // pull of an image with six layers spends most of its time waiting for
 // the previous layer's unpacking. This destination instead unpacks every
 // layer as it arrives, in parallel, each into a staging directory of the
-// storage driver (Store.PrepareStagedLayer), and stacks the staged
-// directories in order when the manifest arrives (Store.ApplyStagedLayer,
-// a rename). The layers it makes are those containers/image would have
+// storage driver (Store.PrepareStagedLayer), and stacks each staged
+// directory on its parent (Store.ApplyStagedLayer, a rename) as soon as
+// the layers below it are stacked when the layer order is known early
+// (early.go), or else when the manifest arrives. The layers it makes are those containers/image would have
 // made: the same layer (chain) IDs, diff IDs, compressed digests and
 // tar-split; so containers/image's destination, which it wraps, then finds
 // every layer present and writes the image record (config, manifest,
@@ -16,8 +17,8 @@
 //
 // Verification is unchanged: the blob digest is checked by copy.Image's
 // stream, the diff ID of every layer is computed here and checked against
-// the config before the layer is stacked, and containers/image's commit
-// checks it again.
+// the config before the image is committed (a failed pull removes the
+// layers it stacked), and containers/image's commit checks it again.
 package stagedest
 
 import (
@@ -63,15 +64,18 @@ func Supported(store storage.Store) bool {
 // NewReference wraps ref, a containers-storage reference into store, so
 // that copy.Image writes to it through this package's destination.
 // tmpDir holds a layer's tar while it is copied from another layer (see
-// copyLayer); "" means the system's temporary directory.
-func NewReference(ref types.ImageReference, store storage.Store, tmpDir string) types.ImageReference {
-	return &reference{ImageReference: ref, store: store, tmpDir: tmpDir}
+// copyLayer); "" means the system's temporary directory. peek, if not
+// nil, is the source reference handed to the same copy.Image: it tells
+// the layer order early (see SourcePeek).
+func NewReference(ref types.ImageReference, store storage.Store, tmpDir string, peek *SourcePeek) types.ImageReference {
+	return &reference{ImageReference: ref, store: store, tmpDir: tmpDir, peek: peek}
 }
 
 type reference struct {
 	types.ImageReference
 	store  storage.Store
 	tmpDir string
+	peek   *SourcePeek
 }
 
 func (r *reference) NewImageDestination(ctx context.Context, sys *types.SystemContext) (types.ImageDestination, error) {
@@ -83,6 +87,7 @@ func (r *reference) NewImageDestination(ctx context.Context, sys *types.SystemCo
 		ImageDestination: inner,
 		store:            r.store,
 		tmpDir:           r.tmpDir,
+		peek:             r.peek,
 		staged:           make(map[digest.Digest][]*stagedLayer),
 	}, nil
 }
@@ -100,6 +105,7 @@ type destination struct {
 	types.ImageDestination
 	store  storage.Store
 	tmpDir string
+	peek   *SourcePeek
 
 	// passThrough is set when the driver turned out unable to stage:
 	// every layer then goes to the inner destination.
@@ -110,6 +116,16 @@ type destination struct {
 	config []byte                           // nil if larger than maxConfigSize
 	known  map[digest.Digest]knownBlob      // stacked blobs, told to the inner destination at PutManifest
 	empty  map[digest.Digest][]byte         // blobs of empty layers, given to the inner destination at PutManifest
+	reused map[digest.Digest]bool           // layer blobs the inner destination found in the store
+
+	early earlyStack
+
+	// What Close undoes: the layers this pull made, unless they are the
+	// committed image's; and the holds it put on layers it relies on.
+	made      []string
+	held      []string
+	chain     map[string]bool // the IDs of the manifest's layers, once stacked
+	committed atomic.Bool
 }
 
 // stagedLayer is one unpacked layer blob waiting in a staging directory.
@@ -147,6 +163,7 @@ func (d *destination) PutBlob(ctx context.Context, stream io.Reader, info types.
 	if info.Digest == "" || d.passThrough.Load() {
 		return d.ImageDestination.PutBlob(ctx, stream, info, cache, false)
 	}
+	d.learnOrder(ctx)
 	small := &limitedBuffer{max: maxEmptyLayerSize}
 	differ := &layerDiffer{blob: io.TeeReader(stream, small)}
 	out, err := d.store.PrepareStagedLayer(nil, differ)
@@ -169,6 +186,7 @@ func (d *destination) PutBlob(ctx context.Context, stream io.Reader, info types.
 	d.mu.Lock()
 	d.staged[info.Digest] = append(d.staged[info.Digest], &stagedLayer{out: out, size: differ.compressedSize, small: small.bytes()})
 	d.mu.Unlock()
+	d.stackReady()
 	return types.BlobInfo{Digest: info.Digest, Size: differ.compressedSize}, nil
 }
 
@@ -195,7 +213,17 @@ func (d *destination) PutManifest(ctx context.Context, manifestBlob []byte, inst
 	return d.ImageDestination.PutManifest(ctx, manifestBlob, instanceDigest)
 }
 
-// Close removes what was unpacked and not stacked.
+// Commit has the inner destination write the image record.
+func (d *destination) Commit(ctx context.Context, unparsed types.UnparsedImage) error {
+	err := d.ImageDestination.Commit(ctx, unparsed)
+	if err == nil {
+		d.committed.Store(true)
+	}
+	return err
+}
+
+// Close removes what was unpacked and not stacked, and the layers this
+// pull stacked if it did not commit the image that uses them.
 func (d *destination) Close() error {
 	d.mu.Lock()
 	var errs []error
@@ -208,6 +236,7 @@ func (d *destination) Close() error {
 	}
 	d.staged = nil
 	d.mu.Unlock()
+	d.removeUnused()
 	errs = append(errs, d.ImageDestination.Close())
 	return errors.Join(errs...)
 }
@@ -215,6 +244,11 @@ func (d *destination) Close() error {
 // stackLayers makes every layer of the manifest present in the store under
 // the ID containers/image gives it, on its parent.
 func (d *destination) stackLayers(manifestBlob []byte, mt string) error {
+	d.early.mu.Lock() // waits for an early stacking in progress
+	defer d.early.mu.Unlock()
+	if d.early.err != nil {
+		return fmt.Errorf("layer %d (%s): %w", d.early.next, d.early.order[d.early.next], d.early.err)
+	}
 	m, err := manifest.FromBlob(manifestBlob, mt)
 	if err != nil {
 		return fmt.Errorf("parsing manifest: %w", err)
@@ -239,7 +273,9 @@ func (d *destination) stackLayers(manifestBlob []byte, mt string) error {
 		}
 	}
 	// First every layer's diff ID, checked against the config, so that
-	// an image whose config lies leaves no layer behind.
+	// an image whose config lies gets no layer stacked after the check
+	// (and Close removes those stacked early). A layer stacked early is
+	// found in the store by its blob digest.
 	var plan []plannedLayer
 	defer func() {
 		for _, p := range plan {
@@ -278,14 +314,19 @@ func (d *destination) stackLayers(manifestBlob []byte, mt string) error {
 		return err
 	}
 	parent := ""
+	chain := make(map[string]bool, len(plan))
 	for n := range plan {
 		p := &plan[n]
 		id, err := d.stackLayer(p, parent)
 		if err != nil {
 			return fmt.Errorf("layer %d (%s): %w", p.index, p.blob, err)
 		}
+		chain[id] = true
 		parent = id
 	}
+	d.mu.Lock()
+	d.chain = chain
+	d.mu.Unlock()
 	return nil
 }
 
@@ -330,6 +371,7 @@ func (d *destination) stackLayer(p *plannedLayer, parent string) (string, error)
 	staged := p.staged
 	p.staged = nil
 	id := layerID(parent, p.diffID)
+	d.hold(id) // before looking: a failing pull does not remove it now
 	if staged != nil {
 		d.remember(p.blob, knownBlob{diffID: p.diffID, size: staged.size})
 	}
@@ -340,7 +382,11 @@ func (d *destination) stackLayer(p *plannedLayer, parent string) (string, error)
 		return id, nil
 	}
 	if staged == nil {
-		return id, d.copyLayer(id, parent, p.diffID, p.blob)
+		made, err := d.copyLayer(id, parent, p.diffID, p.blob)
+		if made {
+			d.noteMade(id)
+		}
+		return id, err
 	}
 	_, err := d.store.ApplyStagedLayer(storage.ApplyStagedLayerOptions{
 		ID:          id,
@@ -350,7 +396,10 @@ func (d *destination) stackLayer(p *plannedLayer, parent string) (string, error)
 	})
 	// The staging directory goes either way: empty once stacked.
 	_ = d.store.CleanupStagedLayer(staged.out)
-	if err != nil && !errors.Is(err, storage.ErrDuplicateID) { // duplicate: another pull stacked it meanwhile
+	switch {
+	case err == nil:
+		d.noteMade(id)
+	case !errors.Is(err, storage.ErrDuplicateID): // duplicate: another pull stacked it meanwhile
 		return "", fmt.Errorf("stacking the unpacked layer: %w", err)
 	}
 	return id, nil
@@ -408,33 +457,34 @@ func (d *destination) storedDiffID(blob digest.Digest) digest.Digest {
 // copyLayer makes layer id on parent from another layer with the same
 // diff ID: a layer this image has at another place in its stack than an
 // image pulled before, or twice. containers/image does the same, and so
-// the copy keeps the blob digest when its source has it.
-func (d *destination) copyLayer(id, parent string, diffID, blob digest.Digest) error {
+// the copy keeps the blob digest when its source has it. made says
+// whether this call made the layer.
+func (d *destination) copyLayer(id, parent string, diffID, blob digest.Digest) (made bool, err error) {
 	layers, err := d.store.LayersByUncompressedDigest(diffID)
 	if err != nil || len(layers) == 0 {
-		return fmt.Errorf("no layer with diff ID %s in the store to copy: %w", diffID, err)
+		return false, fmt.Errorf("no layer with diff ID %s in the store to copy: %w", diffID, err)
 	}
 	uncompressed := archive.Uncompressed
 	diff, err := d.store.Diff("", layers[0].ID, &storage.DiffOptions{Compression: &uncompressed})
 	if err != nil {
-		return fmt.Errorf("reading layer %s: %w", layers[0].ID, err)
+		return false, fmt.Errorf("reading layer %s: %w", layers[0].ID, err)
 	}
 	// Diff holds the layer store's lock until it is closed, and PutLayer
 	// needs it: go through a file.
 	tmp, err := os.CreateTemp(d.tmpDir, "crio-layer-")
 	if err != nil {
 		diff.Close()
-		return err
+		return false, err
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
 	_, err = io.Copy(tmp, diff)
 	diff.Close()
 	if err != nil {
-		return fmt.Errorf("reading layer %s: %w", layers[0].ID, err)
+		return false, fmt.Errorf("reading layer %s: %w", layers[0].ID, err)
 	}
 	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
-		return err
+		return false, err
 	}
 	opts := &storage.LayerOptions{OriginalDigest: diffID, UncompressedDigest: diffID}
 	if src := layers[0]; src.CompressedDigest == blob {
@@ -444,10 +494,13 @@ func (d *destination) copyLayer(id, parent string, diffID, blob digest.Digest) e
 		opts.OriginalDigest, opts.OriginalSize = blob, &size
 	}
 	_, _, err = d.store.PutLayer(id, parent, nil, "", false, opts, tmp)
-	if err != nil && !errors.Is(err, storage.ErrDuplicateID) {
-		return fmt.Errorf("copying layer %s: %w", layers[0].ID, err)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, storage.ErrDuplicateID):
+		return false, nil
 	}
-	return nil
+	return false, fmt.Errorf("copying layer %s: %w", layers[0].ID, err)
 }
 
 // tellInner has the inner destination look up every blob this destination
