@@ -7,13 +7,14 @@
 // the previous layer's unpacking. This destination instead unpacks every
 // layer as it arrives, in parallel, each into a staging directory of the
 // storage driver (Store.PrepareStagedLayer), and stacks each staged
-// directory on its parent (Store.ApplyStagedLayer, a rename) as soon as
-// the layers below it are stacked when the layer order is known early
-// (early.go), or else when the manifest arrives. The layers it makes are those containers/image would have
-// made: the same layer (chain) IDs, diff IDs, compressed digests and
-// tar-split; so containers/image's destination, which it wraps, then finds
-// every layer present and writes the image record (config, manifest,
-// names, digests) itself, exactly as it always does.
+// directory on its parent (Store.ApplyStagedLayer, a rename): as soon as
+// the layers below it are stacked if the layer order is known early
+// (early.go), else when the manifest arrives. The layers it makes are
+// those containers/image would have made: the same layer (chain) IDs,
+// diff IDs, compressed digests and tar-split; so containers/image's
+// destination, which it wraps, then finds every layer present and writes
+// the image record (config, manifest, names, digests) itself, exactly as
+// it always does.
 //
 // Verification is unchanged: the blob digest is checked by copy.Image's
 // stream, the diff ID of every layer is computed here and checked against
