@@ -415,7 +415,7 @@ func TestStagedPullStacksLayersEarly(t *testing.T) {
 			if tc.wantEarly == 0 {
 				wantManifests = 2 // the index and the instance
 			}
-			if n := manifestGETsSince(t, reg, mark, tc.repo); n != wantManifests {
+			if n := reg.manifestGETsSince(t, mark, tc.repo); n != wantManifests {
 				t.Fatalf("%d manifest requests, want %d", n, wantManifests)
 			}
 		})
@@ -437,18 +437,6 @@ func fourthUnpacked(t *testing.T, staging string) bool {
 		return nil
 	})
 	return found
-}
-
-// manifestGETsSince counts the GETs of repo's manifests in reg's access
-// log after mark.
-func manifestGETsSince(t *testing.T, reg *testRegistry, mark int, repo string) int {
-	t.Helper()
-	time.Sleep(200 * time.Millisecond)
-	data, err := os.ReadFile(reg.logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.Count(string(data[mark:]), `"GET /v2/`+repo+`/manifests/`)
 }
 
 // lieAboutLastDiffID returns img's config with its last diff ID replaced

@@ -174,10 +174,24 @@ func (r *testRegistry) mark(t *testing.T) int {
 // written after mark.
 func (r *testRegistry) requestsSince(t *testing.T, mark int, repo string) int {
 	t.Helper()
+	return strings.Count(r.logSince(t, mark), " /v2/"+repo+"/")
+}
+
+// manifestGETsSince counts the GETs of repo's manifests written to the
+// access log after mark.
+func (r *testRegistry) manifestGETsSince(t *testing.T, mark int, repo string) int {
+	t.Helper()
+	return strings.Count(r.logSince(t, mark), `"GET /v2/`+repo+`/manifests/`)
+}
+
+// logSince returns the access log written after mark, once the last
+// response has had a moment to be logged.
+func (r *testRegistry) logSince(t *testing.T, mark int) string {
+	t.Helper()
 	time.Sleep(200 * time.Millisecond)
 	data, err := os.ReadFile(r.logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return strings.Count(string(data[mark:]), " /v2/"+repo+"/")
+	return string(data[mark:])
 }
